@@ -1,0 +1,36 @@
+# Heck: `make run` starts one node on the defaults; `make test` installs what the tests need and runs them.
+NODE_MODULES := node_modules/.installed
+
+.PHONY: install build run test test-unit test-integration bench clean deps
+
+$(NODE_MODULES): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(NODE_MODULES)
+
+build: install
+	npx tsc -p .
+
+run: build
+	./bin/heck-server $(ARGS)
+
+# System tools the integration tests and benchmarks drive (redis-cli, redis-benchmark, redis-server).
+deps:
+	@command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null && command -v redis-server >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools redis-server >/dev/null)
+
+test: deps build
+	node --test --test-concurrency=2 dist/test/
+
+test-unit: build
+	node --test dist/test/unit/ dist/test/property/
+
+coverage: deps build
+	npx c8 --reporter=text-summary node --test dist/test/
+
+bench: deps build
+	node dist/bench/resp.js
+
+clean:
+	rm -rf dist coverage

@@ -1,0 +1,175 @@
+import { mkdirSync } from 'node:fs';
+import { arch, platform, release } from 'node:os';
+import { Dispatcher } from './commands/dispatch.js';
+import { connectionCommands } from './commands/connection.js';
+import { pubsubCommands } from './commands/pubsub.js';
+import { serverCommands, type InfoSection } from './commands/server.js';
+import { CommandTable } from './commands/table.js';
+import type { Config } from './config.js';
+import { SystemClock, type Clock } from './runtime/clock.js';
+import { CryptoRandom, type Random } from './runtime/random.js';
+import type { Logger } from './runtime/logger.js';
+import { PubSubHub } from './server/pubsub.js';
+import { RespServer } from './server/server.js';
+import { HECK_VERSION, REDIS_COMPAT_VERSION } from './version.js';
+
+export interface NodeOptions {
+  logger: Logger;
+  clock?: Clock;
+  random?: Random;
+  configFile?: string | null;
+  /** Called once when the node has stopped on its own (SHUTDOWN). */
+  onStopped?: () => void;
+}
+
+export interface RunningNode {
+  readonly port: number;
+  readonly hub: PubSubHub;
+  /** Graceful stop: no new clients, replies owed are sent, then every connection closes. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: the one place where the real clock, randomness and sockets are created and
+ * wired to the components that only know their narrow interfaces.
+ */
+export async function startNode(config: Config, options: NodeOptions): Promise<RunningNode> {
+  const clock = options.clock ?? new SystemClock();
+  const random = options.random ?? new CryptoRandom();
+  const { logger } = options;
+  mkdirSync(config.dir, { recursive: true });
+
+  const startedAt = clock.now();
+  const runId = random.bytes(20).toString('hex');
+  const hub = new PubSubHub();
+  let stopping: Promise<void> | null = null;
+  let port = config.port;
+
+  const table = new CommandTable();
+  const dispatcher = new Dispatcher(table, clock, logger);
+  const server = new RespServer(config, { dispatcher, hub, clock, logger });
+
+  const sections = (): InfoSection[] => {
+    const mem = process.memoryUsage();
+    const cpu = process.cpuUsage();
+    const uptime = Math.floor((clock.now() - startedAt) / 1000);
+    const sessions = [...server.sessions.values()];
+    const buffers = sessions.map((s) => s.memory());
+    const human = (n: number) => `${(n / 1024 / 1024).toFixed(2)}M`;
+    return [
+      { name: 'Server', inDefault: true, fields: () => [
+        ['redis_version', REDIS_COMPAT_VERSION],
+        ['heck_version', HECK_VERSION],
+        ['redis_mode', 'standalone'],
+        ['os', `${platform()} ${release()} ${arch()}`],
+        ['arch_bits', arch().includes('64') ? 64 : 32],
+        ['process_id', process.pid],
+        ['run_id', runId],
+        ['tcp_port', port],
+        ['uptime_in_seconds', uptime],
+        ['uptime_in_days', Math.floor(uptime / 86400)],
+        ['executable', process.argv[1] ?? ''],
+        ['config_file', options.configFile ?? ''],
+        ['node_version', process.version],
+      ] },
+      { name: 'Clients', inDefault: true, fields: () => [
+        ['connected_clients', sessions.length],
+        ['maxclients', config.maxclients],
+        ['client_recent_max_input_buffer', Math.max(0, ...buffers.map((b) => b.queryBuffer))],
+        ['client_recent_max_output_buffer', Math.max(0, ...buffers.map((b) => b.outputBuffer))],
+        ['blocked_clients', 0],
+        ['pubsub_clients', sessions.filter((s) => s.channels.size + s.patterns.size > 0).length],
+      ] },
+      { name: 'Memory', inDefault: true, fields: () => [
+        ['used_memory', mem.heapUsed + mem.external],
+        ['used_memory_human', human(mem.heapUsed + mem.external)],
+        ['used_memory_rss', mem.rss],
+        ['used_memory_rss_human', human(mem.rss)],
+        ['used_memory_heap_total', mem.heapTotal],
+        ['used_memory_array_buffers', mem.arrayBuffers],
+        ['maxmemory', 0],
+        ['mem_allocator', 'v8'],
+      ] },
+      { name: 'Persistence', inDefault: true, fields: () => [
+        ['loading', 0],
+        ['rdb_changes_since_last_save', 0],
+        ['aof_enabled', 0],
+      ] },
+      { name: 'Stats', inDefault: true, fields: () => [
+        ['total_connections_received', server.stats.connectionsReceived],
+        ['total_commands_processed', dispatcher.totalCommands],
+        ['total_net_input_bytes', server.stats.netInputBytes],
+        ['total_net_output_bytes', server.stats.netOutputBytes],
+        ['rejected_connections', server.stats.rejectedConnections],
+        ['pubsub_channels', hub.channelCount()],
+        ['pubsub_patterns', hub.patternCount()],
+        ['total_error_replies', [...table.errorStats.values()].reduce((a, b) => a + b, 0)],
+      ] },
+      { name: 'Replication', inDefault: true, fields: () => [
+        ['role', 'master'],
+        ['connected_slaves', 0],
+        ['master_repl_offset', 0],
+      ] },
+      { name: 'CPU', inDefault: true, fields: () => [
+        ['used_cpu_sys', (cpu.system / 1e6).toFixed(6)],
+        ['used_cpu_user', (cpu.user / 1e6).toFixed(6)],
+        ['used_cpu_sys_children', '0.000000'],
+        ['used_cpu_user_children', '0.000000'],
+      ] },
+      { name: 'Commandstats', inDefault: false, fields: () =>
+        table.everything().filter((c) => c.stats.calls + c.stats.rejectedCalls + c.stats.failedCalls > 0).map((c) => {
+          const s = c.stats;
+          const perCall = s.calls ? s.usec / s.calls : 0;
+          return [`cmdstat_${c.fullName}`, `calls=${s.calls},usec=${Math.round(s.usec)},usec_per_call=${perCall.toFixed(2)},rejected_calls=${s.rejectedCalls},failed_calls=${s.failedCalls}`];
+        }) },
+      { name: 'Errorstats', inDefault: true, fields: () =>
+        [...table.errorStats].map(([code, count]) => [`errorstat_${code}`, `count=${count}`]) },
+      { name: 'Cluster', inDefault: true, fields: () => [['cluster_enabled', 0]] },
+      { name: 'Keyspace', inDefault: true, fields: () => [] },
+      { name: 'Heck', inDefault: true, fields: () => [
+        ['heck_version', HECK_VERSION],
+        ['profile', config.profile],
+        ['bus_port', config.busPort],
+        ['data_dir', config.dir],
+        ['cluster_key', config.clusterKey ? 'on' : 'off'],
+      ] },
+    ];
+  };
+
+  const stop = (): Promise<void> => {
+    stopping ??= server.close().then(() => logger.info('stopped'));
+    return stopping;
+  };
+
+  table.register(connectionCommands({
+      requirepass: () => config.requirepass,
+      hub,
+      clients: () => server.sessions.values(),
+      now: () => clock.now(),
+  }));
+  table.register(serverCommands({
+      table,
+      config,
+      infoSections: sections,
+      configChanged(names) {
+        if (names.includes('log-level')) logger.setLevel(config.logLevel);
+        logger.info('config_set', { settings: names.join(',') });
+      },
+      resetStats() {
+        table.resetStats();
+        dispatcher.totalCommands = 0;
+        Object.assign(server.stats, { connectionsReceived: 0, rejectedConnections: 0, netInputBytes: 0, netOutputBytes: 0 });
+      },
+      dbsize: () => 0,
+      wallNow: () => clock.wallNow(),
+      shutdown() {
+        logger.info('shutdown_requested', { by: 'SHUTDOWN command' });
+        void stop().then(() => options.onStopped?.());
+      },
+  }));
+  table.register(pubsubCommands(hub));
+
+  port = await server.listen();
+  logger.info('listening', { bind: config.bind, port, bus_port: config.busPort, profile: config.profile, version: HECK_VERSION });
+  return { port, hub, stop };
+}

@@ -1,0 +1,165 @@
+/**
+ * Reply encoder for RESP2 and RESP3. Replies are written straight into one growable buffer per
+ * connection and taken out in one piece per batch of commands, so a pipeline of N commands costs
+ * one socket write. Types RESP2 lacks are written as their RESP2 equivalents (protocol-spec.md):
+ * map -> flat array, set/push -> array, null -> $-1 (or *-1), double -> bulk, boolean -> integer,
+ * verbatim -> bulk.
+ */
+export type Protocol = 2 | 3;
+
+const INITIAL_CAPACITY = 256;
+/** A buffer grown past this by one large reply is dropped after use instead of kept. */
+const RETAIN_CAPACITY = 64 * 1024;
+const CRLF = 0x0a0d; // "\r\n" little-endian
+
+export class ReplyWriter {
+  protocol: Protocol = 2;
+  private buf: Buffer;
+  private len = 0;
+
+  constructor() {
+    this.buf = Buffer.allocUnsafe(INITIAL_CAPACITY);
+  }
+
+  get length(): number {
+    return this.len;
+  }
+
+  /** Everything written since the last take(), as a buffer of its own; the writer is then empty. */
+  take(): Buffer {
+    const out = Buffer.allocUnsafe(this.len);
+    this.buf.copy(out, 0, 0, this.len);
+    this.len = 0;
+    if (this.buf.length > RETAIN_CAPACITY) this.buf = Buffer.allocUnsafe(INITIAL_CAPACITY);
+    return out;
+  }
+
+  simple(text: string): void {
+    this.line(0x2b /* + */, sanitize(text));
+  }
+
+  /** An error reply; `text` starts with its code, e.g. "ERR syntax error" or "NOAUTH ...". */
+  error(text: string): void {
+    this.line(0x2d /* - */, sanitize(text));
+  }
+
+  integer(n: number): void {
+    this.line(0x3a /* : */, String(Math.trunc(n)));
+  }
+
+  bulk(data: Buffer | string): void {
+    if (typeof data === 'string') {
+      const size = Buffer.byteLength(data);
+      this.header(0x24 /* $ */, size);
+      this.ensure(size + 2);
+      this.len += this.buf.write(data, this.len);
+    } else {
+      this.header(0x24, data.length);
+      this.ensure(data.length + 2);
+      this.len += data.copy(this.buf, this.len);
+    }
+    this.crlf();
+  }
+
+  /** The null reply: `_` in RESP3, a null bulk string in RESP2. */
+  null(): void {
+    if (this.protocol === 3) this.raw('_\r\n');
+    else this.raw('$-1\r\n');
+  }
+
+  /** The null reply where RESP2 uses a null array (`*-1`). */
+  nullArray(): void {
+    if (this.protocol === 3) this.raw('_\r\n');
+    else this.raw('*-1\r\n');
+  }
+
+  array(count: number): void {
+    this.header(0x2a /* * */, count);
+  }
+
+  /** A map of `pairs` key/value pairs follows. */
+  map(pairs: number): void {
+    if (this.protocol === 3) this.header(0x25 /* % */, pairs);
+    else this.header(0x2a, pairs * 2);
+  }
+
+  set(count: number): void {
+    this.header(this.protocol === 3 ? 0x7e /* ~ */ : 0x2a, count);
+  }
+
+  push(count: number): void {
+    this.header(this.protocol === 3 ? 0x3e /* > */ : 0x2a, count);
+  }
+
+  double(x: number): void {
+    const text = Number.isNaN(x) ? 'nan' : x === Infinity ? 'inf' : x === -Infinity ? '-inf' : String(x);
+    if (this.protocol === 3) this.line(0x2c /* , */, text);
+    else this.bulk(text);
+  }
+
+  boolean(b: boolean): void {
+    if (this.protocol === 3) this.raw(b ? '#t\r\n' : '#f\r\n');
+    else this.raw(b ? ':1\r\n' : ':0\r\n');
+  }
+
+  /** Text meant for humans (INFO, CLUSTER NODES): a verbatim string in RESP3, bulk in RESP2. */
+  verbatim(text: string, format = 'txt'): void {
+    if (this.protocol !== 3) return this.bulk(text);
+    const size = Buffer.byteLength(text) + 4;
+    this.header(0x3d /* = */, size);
+    this.ensure(size + 2);
+    this.len += this.buf.write(format, this.len, 'latin1');
+    this.buf[this.len++] = 0x3a; // ':'
+    this.len += this.buf.write(text, this.len);
+    this.crlf();
+  }
+
+  /** Bytes already encoded (a constant reply, or a pub/sub message encoded once for many clients). */
+  raw(data: Buffer | string): void {
+    if (typeof data === 'string') {
+      this.ensure(data.length * 3);
+      this.len += this.buf.write(data, this.len);
+    } else {
+      this.ensure(data.length);
+      this.len += data.copy(this.buf, this.len);
+    }
+  }
+
+  private header(prefix: number, n: number): void {
+    this.line(prefix, String(n));
+  }
+
+  private line(prefix: number, text: string): void {
+    this.ensure(text.length * 3 + 3);
+    this.buf[this.len++] = prefix;
+    this.len += this.buf.write(text, this.len);
+    this.crlf();
+  }
+
+  private crlf(): void {
+    this.ensure(2);
+    this.buf.writeUInt16LE(CRLF, this.len);
+    this.len += 2;
+  }
+
+  private ensure(extra: number): void {
+    const need = this.len + extra;
+    if (need <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(need, this.buf.length * 2));
+    this.buf.copy(grown, 0, 0, this.len);
+    this.buf = grown;
+  }
+}
+
+/** Simple strings and errors cannot hold CR or LF; Redis replaces them with spaces. */
+function sanitize(text: string): string {
+  return text.includes('\r') || text.includes('\n') ? text.replace(/[\r\n]/g, ' ') : text;
+}
+
+/** Encodes one reply outside of any connection (constants, fan-out messages). */
+export function encode(protocol: Protocol, write: (w: ReplyWriter) => void): Buffer {
+  const w = new ReplyWriter();
+  w.protocol = protocol;
+  write(w);
+  return w.take();
+}

@@ -1,0 +1,230 @@
+import type { Socket } from 'node:net';
+import type { Dispatcher } from '../commands/dispatch.js';
+import type { Client } from '../commands/table.js';
+import type { OutputLimit } from '../config.js';
+import { ProtocolError, RequestReader, type ReaderLimits } from '../resp/reader.js';
+import { ReplyWriter, type Protocol } from '../resp/writer.js';
+import type { Clock } from '../runtime/clock.js';
+import type { Logger } from '../runtime/logger.js';
+
+/**
+ * Stop reading a client's requests while this many reply bytes wait to be sent: a client that
+ * pipelines without reading is slowed down by TCP instead of growing our memory.
+ */
+const OUTPUT_PAUSE_BYTES = 256 * 1024;
+
+export interface SessionDeps {
+  dispatcher: Dispatcher;
+  clock: Clock;
+  logger: Logger;
+  readerLimits: ReaderLimits;
+  /** Current settings, read at use so CONFIG SET applies to connected clients too. */
+  authRequired(): boolean;
+  outputLimit(subscriber: boolean): OutputLimit;
+  onClose(session: Session): void;
+  countIo(inBytes: number, outBytes: number): void;
+}
+
+/** One client connection: reads requests, runs them in order, writes replies in batches. */
+export class Session implements Client {
+  protocol: Protocol = 2;
+  authenticated: boolean;
+  name = '';
+  libName = '';
+  libVer = '';
+  readonly channels = new Set<string>();
+  readonly patterns = new Set<string>();
+  readonly createdAt: number;
+  lastInteraction: number;
+  lastCommand = 'NULL';
+
+  private readonly reader: RequestReader;
+  private readonly reply = new ReplyWriter();
+  /** Inside drive(): replies go to `reply` and are flushed when the batch ends. */
+  private processing = false;
+  /** An asynchronous command is running; later requests wait for it, in order. */
+  private busy = false;
+  private pausedForOutput = false;
+  private closing = false;
+  private closed = false;
+  private softLimitSince: number | null = null;
+
+  constructor(
+    readonly id: number,
+    private readonly socket: Socket,
+    private readonly deps: SessionDeps,
+  ) {
+    this.createdAt = this.lastInteraction = deps.clock.now();
+    this.authenticated = !deps.authRequired();
+    this.reader = new RequestReader(deps.readerLimits);
+    this.reader.restricted = !this.authenticated;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', (err) => deps.logger.debug('client_socket_error', { client: id, error: err.message }));
+    socket.on('close', () => this.onClosed());
+  }
+
+  get remoteAddress(): string {
+    return formatAddress(this.socket.remoteAddress, this.socket.remotePort);
+  }
+
+  get localAddress(): string {
+    return formatAddress(this.socket.localAddress, this.socket.localPort);
+  }
+
+  closeAfterReply(): void {
+    this.closing = true;
+  }
+
+  /** Pub/sub frames; written after this client's pending replies, never inside one. */
+  deliver(frame: Buffer): void {
+    if (this.closed) return;
+    if (this.processing) {
+      this.reply.raw(frame);
+      return;
+    }
+    this.write(frame);
+  }
+
+  /** Closes the connection at once, dropping unsent output (CLIENT KILL, limits, shutdown). */
+  kill(): void {
+    if (this.closed) return;
+    this.closing = true;
+    this.socket.destroy();
+  }
+
+  /** Graceful close: replies already produced are sent, nothing new is read. */
+  end(): void {
+    if (this.closed) return;
+    this.closing = true;
+    this.socket.pause();
+    if (!this.processing && !this.busy) this.socket.end();
+  }
+
+  idleMs(now: number): number {
+    return now - this.lastInteraction;
+  }
+
+  /** Bytes held for partial requests and for replies not yet written to the socket. */
+  memory(): { queryBuffer: number; outputBuffer: number } {
+    return { queryBuffer: this.reader.bufferedBytes(), outputBuffer: this.socket.writableLength + this.reply.length };
+  }
+
+  private onData(chunk: Buffer): void {
+    this.lastInteraction = this.deps.clock.now();
+    this.deps.countIo(chunk.length, 0);
+    this.reader.feed(chunk);
+    this.drive();
+  }
+
+  private onDrain(): void {
+    if (!this.pausedForOutput) return;
+    this.pausedForOutput = false;
+    if (!this.busy && !this.closing) this.socket.resume();
+    this.drive();
+  }
+
+  /** Runs every complete request buffered, in order, then writes all their replies at once. */
+  private drive(): void {
+    if (this.busy || this.closed) return;
+    this.processing = true;
+    while (!this.closing) {
+      if (this.socket.writableLength + this.reply.length > OUTPUT_PAUSE_BYTES) {
+        this.pausedForOutput = true;
+        this.socket.pause();
+        break;
+      }
+      const request = this.reader.next();
+      if (request === null) break;
+      if (request instanceof ProtocolError) {
+        this.protocolError(request);
+        break;
+      }
+      if (isCrossProtocolAttack(request[0]!)) {
+        this.deps.logger.warn('security_attack_detected', { client: this.id, addr: this.remoteAddress });
+        this.processing = false;
+        return this.kill();
+      }
+      const pending = this.deps.dispatcher.execute(this, request, this.reply);
+      this.reader.restricted = !this.authenticated && this.deps.authRequired();
+      if (pending) {
+        this.waitFor(pending);
+        break;
+      }
+    }
+    this.processing = false;
+    this.flush();
+    if (this.closing && !this.busy) this.socket.end();
+  }
+
+  private waitFor(pending: Promise<void>): void {
+    this.busy = true;
+    this.socket.pause();
+    void pending.then(() => {
+      this.busy = false;
+      this.flush();
+      if (this.closed) return;
+      if (!this.pausedForOutput && !this.closing) this.socket.resume();
+      this.drive();
+    });
+  }
+
+  private protocolError(err: ProtocolError): void {
+    this.deps.logger.debug('protocol_error', { client: this.id, addr: this.remoteAddress, error: err.reply });
+    if (err.reply === null) {
+      this.deps.logger.warn('query_buffer_limit', { client: this.id, addr: this.remoteAddress });
+      this.processing = false;
+      this.flush();
+      this.kill();
+      return;
+    }
+    this.reply.error(err.reply);
+    this.closing = true;
+  }
+
+  private flush(): void {
+    if (this.reply.length === 0 || this.closed) return;
+    this.write(this.reply.take());
+  }
+
+  private write(data: Buffer): void {
+    this.deps.countIo(0, data.length);
+    this.socket.write(data);
+    this.enforceOutputLimit();
+  }
+
+  /** Redis' client-output-buffer-limit: over hard, or over soft for too long, closes the client. */
+  private enforceOutputLimit(): void {
+    const limit = this.deps.outputLimit(this.channels.size + this.patterns.size > 0);
+    const used = this.socket.writableLength;
+    let over = limit.hardBytes > 0 && used > limit.hardBytes;
+    if (!over && limit.softBytes > 0 && used > limit.softBytes) {
+      const now = this.deps.clock.now();
+      this.softLimitSince ??= now;
+      over = now - this.softLimitSince > limit.softSeconds * 1000;
+    } else if (!over) {
+      this.softLimitSince = null;
+    }
+    if (!over) return;
+    this.deps.logger.warn('output_buffer_limit', { client: this.id, addr: this.remoteAddress, bytes: used });
+    this.kill();
+  }
+
+  private onClosed(): void {
+    this.closed = true;
+    this.deps.onClose(this);
+  }
+}
+
+/** Redis closes connections whose first word is POST or Host:, a sign of HTTP sent to the port. */
+function isCrossProtocolAttack(name: Buffer): boolean {
+  if (name.length !== 4 && name.length !== 5) return false;
+  const word = name.toString('latin1').toLowerCase();
+  return word === 'post' || word === 'host:';
+}
+
+function formatAddress(host: string | undefined, port: number | undefined): string {
+  if (!host) return '?:0';
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
