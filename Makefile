@@ -1,7 +1,7 @@
 # Heck: `make run` starts one node on the defaults; `make test` installs what the tests need and runs them.
 NODE_MODULES := node_modules/.installed
 
-.PHONY: install build run test test-unit test-integration bench clean deps
+.PHONY: install build run test test-unit coverage bench clean deps
 
 $(NODE_MODULES): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -21,13 +21,13 @@ deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools redis-server >/dev/null)
 
 test: deps build
-	node --test --test-concurrency=2 dist/test/
+	node --test --test-concurrency=2 $$(find dist/test -name '*.test.js' | sort)
 
 test-unit: build
-	node --test dist/test/unit/ dist/test/property/
+	node --test $$(find dist/test/unit dist/test/property -name '*.test.js' | sort)
 
 coverage: deps build
-	npx c8 --reporter=text-summary node --test dist/test/
+	npx c8 --reporter=text-summary node --test $$(find dist/test -name '*.test.js' | sort)
 
 bench: deps build
 	node dist/bench/resp.js

@@ -24,20 +24,20 @@ async function main(): Promise<void> {
   const { config } = loaded;
   const logger = new JsonLogger(config.logLevel, (line) => process.stdout.write(line), Date.now, { pid: process.pid });
 
-  let node;
+  // Signals are handled from the start, so one arriving while the node starts still stops it cleanly.
+  const starting = startNode(config, { logger, configFile: loaded.configFile, onStopped: () => process.exit(0) });
+  const onSignal = (signal: string) => {
+    logger.info('shutdown_requested', { by: signal });
+    void starting.then((node) => node.stop()).then(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  process.once('SIGINT', () => onSignal('SIGINT'));
   try {
-    node = await startNode(config, { logger, configFile: loaded.configFile, onStopped: () => process.exit(0) });
+    await starting;
   } catch (e) {
     logger.error('start_failed', { error: (e as Error).message });
     process.exit(1);
   }
-
-  const onSignal = (signal: string) => {
-    logger.info('shutdown_requested', { by: signal });
-    void node.stop().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
 }
 
 void main();

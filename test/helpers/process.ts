@@ -1,0 +1,70 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root, from dist/test/helpers/. */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const HECK_SERVER = join(ROOT, 'bin', 'heck-server');
+
+export interface NodeProcess {
+  child: ChildProcess;
+  port: number;
+  /** Every log line printed so far, parsed. */
+  logs: Record<string, unknown>[];
+  /** Resolves with the exit code (or signal name) once the process has exited. */
+  exited: Promise<number | string>;
+  /** SIGTERM, then wait for exit. */
+  stop(): Promise<number | string>;
+}
+
+/**
+ * Starts `bin/heck-server` as a real process on a free port (--port 0) and waits for its
+ * `listening` log line, which carries the port it bound.
+ */
+export async function startNodeProcess(args: string[] = [], env: Record<string, string> = {}): Promise<NodeProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'heck-proc-'));
+  const child = spawn(HECK_SERVER, ['--port', '0', '--bus-port', '0', '--dir', dir, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => {
+      rmSync(dir, { recursive: true, force: true });
+      resolve(code ?? signal ?? -1);
+    }),
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    let pending = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      pending += d.toString();
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        try {
+          const rec = JSON.parse(line) as Record<string, unknown>;
+          logs.push(rec);
+          if (rec.event === 'listening') resolve(rec.port as number);
+        } catch {
+          logs.push({ raw: line });
+        }
+      }
+    });
+    void exited.then((code) => reject(new Error(`heck-server exited (${code}) before listening: ${stderr}`)));
+  });
+  return {
+    child,
+    port,
+    logs,
+    exited,
+    stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
