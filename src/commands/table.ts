@@ -77,6 +77,7 @@ export class Command {
   readonly fullName: string;
   readonly stats = new CommandStats();
   readonly subcommands = new Map<string, Command>();
+  readonly subcommandIndex = new NameIndex();
   readonly flags: ReadonlySet<CommandFlag>;
 
   constructor(
@@ -85,7 +86,11 @@ export class Command {
   ) {
     this.fullName = parent ? `${parent.spec.name}|${spec.name}` : spec.name;
     this.flags = new Set(spec.flags);
-    for (const sub of spec.subcommands ?? []) this.subcommands.set(sub.name, new Command(sub, this));
+    for (const sub of spec.subcommands ?? []) {
+      const cmd = new Command(sub, this);
+      this.subcommands.set(sub.name, cmd);
+      this.subcommandIndex.add(cmd);
+    }
     if (!spec.handler && this.subcommands.size === 0) throw new Error(`command ${this.fullName} has no handler`);
   }
 
@@ -95,8 +100,48 @@ export class Command {
   }
 }
 
+/** FNV-1a over the ASCII-lowercased bytes: command lookup without building a string per request. */
+function foldedHash(name: Buffer | string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    let c = typeof name === 'string' ? name.charCodeAt(i) : name[i]!;
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    h = Math.imul(h ^ c, 16777619);
+  }
+  return h >>> 0;
+}
+
+/** Whether `name` equals the lowercase `expected`, ignoring ASCII case. */
+function equalsFolded(name: Buffer, expected: string): boolean {
+  if (name.length !== expected.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    let c = name[i]!;
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== expected.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** Commands (or one container's subcommands) indexed by folded-name hash. */
+class NameIndex {
+  private readonly byHash = new Map<number, Command>();
+
+  add(cmd: Command): void {
+    const h = foldedHash(cmd.spec.name);
+    const clash = this.byHash.get(h);
+    if (clash) throw new Error(`command name hash clash: ${clash.fullName} / ${cmd.fullName}`);
+    this.byHash.set(h, cmd);
+  }
+
+  find(name: Buffer): Command | undefined {
+    const cmd = this.byHash.get(foldedHash(name));
+    return cmd && equalsFolded(name, cmd.spec.name) ? cmd : undefined;
+  }
+}
+
 export class CommandTable {
   private readonly commands = new Map<string, Command>();
+  private readonly index = new NameIndex();
   /** Counts per error code, for INFO errorstats. */
   readonly errorStats = new Map<string, number>();
 
@@ -104,7 +149,9 @@ export class CommandTable {
   register(specs: CommandSpec[]): void {
     for (const spec of specs) {
       if (this.commands.has(spec.name)) throw new Error(`duplicate command ${spec.name}`);
-      this.commands.set(spec.name, new Command(spec, null));
+      const cmd = new Command(spec, null);
+      this.commands.set(spec.name, cmd);
+      this.index.add(cmd);
     }
   }
 
@@ -116,10 +163,6 @@ export class CommandTable {
   /** Top-level commands and subcommands, for COMMAND LIST and INFO commandstats. */
   everything(): Command[] {
     return this.all().flatMap((c) => [c, ...c.subcommands.values()]);
-  }
-
-  get(name: string): Command | undefined {
-    return this.commands.get(name) ?? this.commands.get(name.toLowerCase());
   }
 
   /** Finds "client" or "client|list" style names, as COMMAND INFO/DOCS accept them. */
@@ -135,10 +178,10 @@ export class CommandTable {
    */
   resolve(args: Buffer[]): Command {
     const name = args[0]!;
-    const cmd = this.get(name.toString('latin1'));
+    const cmd = this.index.find(name);
     if (!cmd) throw errors.unknownCommand(name, args.slice(1));
     if (cmd.subcommands.size === 0 || args.length < 2) return this.checkArity(cmd, args.length);
-    const sub = cmd.subcommands.get(args[1]!.toString('latin1').toLowerCase());
+    const sub = cmd.subcommandIndex.find(args[1]!);
     if (!sub) throw errors.unknownSubcommand(args[1]!, cmd.spec.name);
     return this.checkArity(sub, args.length);
   }

@@ -4,6 +4,9 @@
  * reject exactly what Redis rejects. Returns null when the text is not such an integer.
  * Values beyond 2^53 lose precision, which no caller of ours can notice (all limits are far below).
  */
+const INT64_MAX = 9223372036854775807n;
+const INT64_MIN = -9223372036854775808n;
+
 export function parseRedisInt(buf: Buffer, start: number, end: number): number | null {
   const len = end - start;
   if (len === 0 || len > 20) return null;
@@ -23,7 +26,12 @@ export function parseRedisInt(buf: Buffer, start: number, end: number): number |
     if (d < 0 || d > 9) return null;
     value = value * 10 + d;
   }
-  if (value > 9223372036854775807) return null;
+  // Near 2^63 a double cannot tell the limit apart: decide exactly.
+  if (value >= 9.2e18) {
+    const exact = BigInt(buf.toString('latin1', start, end));
+    if (exact > INT64_MAX || exact < INT64_MIN) return null;
+    return Number(exact);
+  }
   return negative ? -value : value;
 }
 

@@ -92,7 +92,7 @@ export class ReplyWriter {
   }
 
   double(x: number): void {
-    const text = Number.isNaN(x) ? 'nan' : x === Infinity ? 'inf' : x === -Infinity ? '-inf' : String(x);
+    const text = formatDouble(x);
     if (this.protocol === 3) this.line(0x2c /* , */, text);
     else this.bulk(text);
   }
@@ -121,7 +121,8 @@ export class ReplyWriter {
       this.len += this.buf.write(data, this.len);
     } else {
       this.ensure(data.length);
-      this.len += data.copy(this.buf, this.len);
+      this.buf.set(data, this.len); // TypedArray#set: no argument checks, unlike Buffer#copy
+      this.len += data.length;
     }
   }
 
@@ -129,10 +130,11 @@ export class ReplyWriter {
     this.line(prefix, String(n));
   }
 
+  /** Simple strings, errors and headers: one byte per character, so client bytes quoted in an error come back unchanged. */
   private line(prefix: number, text: string): void {
-    this.ensure(text.length * 3 + 3);
+    this.ensure(text.length + 3);
     this.buf[this.len++] = prefix;
-    this.len += this.buf.write(text, this.len);
+    this.len += this.buf.write(text, this.len, 'latin1');
     this.crlf();
   }
 
@@ -149,6 +151,18 @@ export class ReplyWriter {
     this.buf.copy(grown, 0, 0, this.len);
     this.buf = grown;
   }
+}
+
+/** A double as Redis 7.0 prints it: C's %.17g, with inf, -inf and nan spelled out. */
+export function formatDouble(x: number): string {
+  if (Number.isNaN(x)) return 'nan';
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+  if (x === 0) return Object.is(x, -0) ? '-0' : '0';
+  const [mantissa, exp] = x.toExponential(16).split('e') as [string, string];
+  const e = Number(exp);
+  const trim = (t: string) => (t.includes('.') ? t.replace(/\.?0+$/, '') : t);
+  if (e < -4 || e >= 17) return `${trim(mantissa)}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
+  return trim(x.toFixed(16 - e));
 }
 
 /** Simple strings and errors cannot hold CR or LF; Redis replaces them with spaces. */

@@ -6,6 +6,7 @@ import type { Clock, TimerHandle } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { PubSubHub } from './pubsub.js';
 import { Session } from './session.js';
+import { startReading } from './socket-reader.js';
 
 export interface ServerStats {
   connectionsReceived: number;
@@ -20,6 +21,8 @@ export class RespServer {
   readonly stats: ServerStats = { connectionsReceived: 0, rejectedConnections: 0, netInputBytes: 0, netOutputBytes: 0 };
   private readonly net: NetServer;
   private nextId = 1;
+  /** Whether the last connection reads through the shared-buffer path (see socket-reader.ts). */
+  fastPath = false;
   private sweeper: TimerHandle | null = null;
   private allClosed: (() => void) | null = null;
 
@@ -27,7 +30,7 @@ export class RespServer {
     private readonly config: Config,
     private readonly deps: { dispatcher: Dispatcher; hub: PubSubHub; clock: Clock; logger: Logger },
   ) {
-    this.net = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.net = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.accept(socket));
   }
 
   /** Listens on bind:port; resolves with the port actually bound (useful with port 0). */
@@ -53,17 +56,20 @@ export class RespServer {
     await done;
   }
 
-  private accept(socket: Socket): void {
+  private accept(accepted: Socket): void {
     this.stats.connectionsReceived++;
     if (this.sessions.size >= this.config.maxclients) {
       this.stats.rejectedConnections++;
-      socket.on('error', () => {});
-      socket.end(`-${errors.maxClients().reply}\r\n`);
+      accepted.on('error', () => {});
+      accepted.end(`-${errors.maxClients().reply}\r\n`);
       return;
     }
     const id = this.nextId++;
     const config = this.config;
-    const session = new Session(id, socket, {
+    let session: Session | undefined;
+    const { socket, fastPath } = startReading(accepted, (chunk) => session!.receive(chunk));
+    this.fastPath = fastPath;
+    session = new Session(id, socket, {
       dispatcher: this.deps.dispatcher,
       clock: this.deps.clock,
       logger: this.deps.logger,

@@ -40,6 +40,7 @@ export class Session implements Client {
 
   private readonly reader: RequestReader;
   private readonly reply = new ReplyWriter();
+  private readonly timer = { mark: 0 };
   /** Inside drive(): replies go to `reply` and are flushed when the batch ends. */
   private processing = false;
   /** An asynchronous command is running; later requests wait for it, in order. */
@@ -59,7 +60,6 @@ export class Session implements Client {
     this.reader = new RequestReader(deps.readerLimits);
     this.reader.restricted = !this.authenticated;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.onDrain());
     socket.on('error', (err) => deps.logger.debug('client_socket_error', { client: id, error: err.message }));
     socket.on('close', () => this.onClosed());
@@ -111,11 +111,13 @@ export class Session implements Client {
     return { queryBuffer: this.reader.bufferedBytes(), outputBuffer: this.socket.writableLength + this.reply.length };
   }
 
-  private onData(chunk: Buffer): void {
+  /** Bytes read from the socket; `chunk` may be reused once this returns. */
+  receive(chunk: Buffer): void {
     this.lastInteraction = this.deps.clock.now();
     this.deps.countIo(chunk.length, 0);
     this.reader.feed(chunk);
     this.drive();
+    this.reader.detach();
   }
 
   private onDrain(): void {
@@ -129,6 +131,7 @@ export class Session implements Client {
   private drive(): void {
     if (this.busy || this.closed) return;
     this.processing = true;
+    this.deps.dispatcher.startBatch(this.timer);
     while (!this.closing) {
       if (this.socket.writableLength + this.reply.length > OUTPUT_PAUSE_BYTES) {
         this.pausedForOutput = true;
@@ -146,7 +149,7 @@ export class Session implements Client {
         this.processing = false;
         return this.kill();
       }
-      const pending = this.deps.dispatcher.execute(this, request, this.reply);
+      const pending = this.deps.dispatcher.execute(this, request, this.reply, this.timer);
       this.reader.restricted = !this.authenticated && this.deps.authRequired();
       if (pending) {
         this.waitFor(pending);
