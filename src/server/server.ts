@@ -21,8 +21,6 @@ export class RespServer {
   readonly stats: ServerStats = { connectionsReceived: 0, rejectedConnections: 0, netInputBytes: 0, netOutputBytes: 0 };
   private readonly net: NetServer;
   private nextId = 1;
-  /** Whether the last connection reads through the shared-buffer path (see socket-reader.ts). */
-  fastPath = false;
   private sweeper: TimerHandle | null = null;
   private allClosed: (() => void) | null = null;
 
@@ -67,8 +65,7 @@ export class RespServer {
     const id = this.nextId++;
     const config = this.config;
     let session: Session | undefined;
-    const { socket, fastPath } = startReading(accepted, (chunk) => session!.receive(chunk));
-    this.fastPath = fastPath;
+    const { socket } = startReading(accepted, (chunk) => session!.receive(chunk));
     session = new Session(id, socket, {
       dispatcher: this.deps.dispatcher,
       clock: this.deps.clock,
