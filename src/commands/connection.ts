@@ -259,7 +259,6 @@ export function connectionCommands(deps: ConnectionDeps): CommandSpec[] {
         if (!client.authenticated) throw errors.helloNoAuth();
         if (name) client.name = name.toString();
         client.protocol = protocol;
-        reply.protocol = protocol;
         reply.map(7);
         reply.bulk('server');
         reply.bulk('redis');
@@ -323,7 +322,6 @@ export function connectionCommands(deps: ConnectionDeps): CommandSpec[] {
         client.name = '';
         client.authenticated = deps.requirepass() === '';
         client.protocol = 2;
-        reply.protocol = 2;
         reply.simple('RESET');
       },
     },

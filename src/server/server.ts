@@ -44,14 +44,21 @@ export class RespServer {
     });
   }
 
-  /** Stops accepting, lets every client receive the replies it was owed, then closes them. */
-  async close(): Promise<void> {
+  /**
+   * Stops accepting, lets every client receive the replies it was owed, then closes them. A client
+   * that does not read its replies within the grace period is cut off, so shutdown always ends.
+   */
+  async close(graceMs = 5000): Promise<void> {
     this.sweeper?.cancel();
     this.net.close();
     if (this.sessions.size === 0) return;
     const done = new Promise<void>((resolve) => (this.allClosed = resolve));
     for (const s of this.sessions.values()) s.end();
+    const cutoff = this.deps.clock.setTimeout(() => {
+      for (const s of this.sessions.values()) s.kill();
+    }, graceMs);
     await done;
+    cutoff.cancel();
   }
 
   private accept(accepted: Socket): void {

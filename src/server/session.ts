@@ -27,7 +27,6 @@ export interface SessionDeps {
 
 /** One client connection: reads requests, runs them in order, writes replies in batches. */
 export class Session implements Client {
-  protocol: Protocol = 2;
   authenticated: boolean;
   name = '';
   libName = '';
@@ -65,6 +64,15 @@ export class Session implements Client {
     socket.on('close', () => this.onClosed());
   }
 
+  /** The protocol lives in the writer, which encodes every reply in it. */
+  get protocol(): Protocol {
+    return this.reply.protocol;
+  }
+
+  set protocol(p: Protocol) {
+    this.reply.protocol = p;
+  }
+
   get remoteAddress(): string {
     return formatAddress(this.socket.remoteAddress, this.socket.remotePort);
   }
@@ -99,7 +107,7 @@ export class Session implements Client {
     if (this.closed) return;
     this.closing = true;
     this.socket.pause();
-    if (!this.processing && !this.busy) this.socket.end();
+    if (!this.processing && !this.busy) this.finish();
   }
 
   idleMs(now: number): number {
@@ -158,7 +166,17 @@ export class Session implements Client {
     }
     this.processing = false;
     this.flush();
-    if (this.closing && !this.busy) this.socket.end();
+    if (this.closing && !this.busy) this.finish();
+  }
+
+  /**
+   * Sends what is queued, then closes both directions, as Redis does: we stop reading, so waiting
+   * for the client's own close could take forever.
+   */
+  private finish(): void {
+    if (this.socket.writableFinished) return void this.socket.destroy();
+    this.socket.once('finish', () => this.socket.destroy());
+    this.socket.end();
   }
 
   private waitFor(pending: Promise<void>): void {
