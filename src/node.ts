@@ -43,7 +43,6 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
   const runId = random.bytes(20).toString('hex');
   const hub = new PubSubHub();
   let stopping: Promise<void> | null = null;
-  let port = config.port;
 
   const table = new CommandTable();
   const dispatcher = new Dispatcher(table, clock, logger);
@@ -65,7 +64,7 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
         ['arch_bits', arch().includes('64') ? 64 : 32],
         ['process_id', process.pid],
         ['run_id', runId],
-        ['tcp_port', port],
+        ['tcp_port', config.port],
         ['uptime_in_seconds', uptime],
         ['uptime_in_days', Math.floor(uptime / 86400)],
         ['executable', process.argv[1] ?? ''],
@@ -169,7 +168,8 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
   }));
   table.register(pubsubCommands(hub));
 
-  port = await server.listen();
-  logger.info('listening', { bind: config.bind, port, bus_port: config.busPort, profile: config.profile, version: HECK_VERSION });
-  return { port, hub, stop };
+  // The effective port, for CONFIG GET and INFO, when the node was asked for any free one.
+  config.port = await server.listen();
+  logger.info('listening', { bind: config.bind, port: config.port, bus_port: config.busPort, profile: config.profile, version: HECK_VERSION });
+  return { port: config.port, hub, stop };
 }

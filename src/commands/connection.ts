@@ -3,6 +3,7 @@ import { parseIntArg } from '../resp/integer.js';
 import type { PubSubHub } from '../server/pubsub.js';
 import { REDIS_COMPAT_VERSION } from '../version.js';
 import { errors } from './errors.js';
+import { helpSubcommand } from './help.js';
 import type { Call, Client, CommandSpec } from './table.js';
 
 /** A connected client as CLIENT LIST and CLIENT KILL see it. */
@@ -104,7 +105,7 @@ export function connectionCommands(deps: ConnectionDeps): CommandSpec[] {
         const ids = new Set<number>();
         while (i + 1 < args.length) {
           const id = parseIntArg(args[++i]!);
-          if (id === null || id <= 0) throw errors.invalidClientId();
+          if (id === null) throw errors.invalidClientId();
           ids.add(id);
         }
         clients = clients.filter((c) => ids.has(c.id));
@@ -336,7 +337,8 @@ export function connectionCommands(deps: ConnectionDeps): CommandSpec[] {
       args: [{ name: 'index', type: 'integer' }],
       handler({ args, reply }) {
         const db = parseIntArg(args[1]!);
-        if (db === null || db < -2147483648 || db > 2147483647) throw errors.notInteger();
+        if (db === null) throw errors.notInteger();
+        if (db < -2147483648 || db > 2147483647) throw errors.outOfRange(-2147483648, 2147483647);
         if (db !== 0) throw errors.dbOutOfRange();
         reply.raw(OK);
       },
@@ -463,40 +465,24 @@ export function connectionCommands(deps: ConnectionDeps): CommandSpec[] {
           ],
           handler: clientKill,
         },
-        {
-          name: 'help',
-          arity: 2,
-          flags: ['loading', 'stale'],
-          group: 'connection',
-          summary: 'Returns helpful text about the different subcommands.',
-          since: '5.0.0',
-          complexity: 'O(1)',
-          handler({ reply }) {
-            const lines = [
-              'CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
-              'GETNAME',
-              '    Return the name of the current connection.',
-              'ID',
-              '    Return the ID of the current connection.',
-              'INFO',
-              '    Return information about the current client connection.',
-              'KILL <ip:port>',
-              '    Kill connection made from <ip:port>.',
-              'KILL <option> <value> [<option> <value> [...]]',
-              '    Kill connections. Options are: ID, TYPE, USER, ADDR, LADDR, SKIPME, MAXAGE.',
-              'LIST [options ...]',
-              '    Return information about client connections. Options: TYPE, ID.',
-              'SETINFO <option> <value>',
-              '    Set client meta attr. Options are: LIB-NAME, LIB-VER.',
-              'SETNAME <name>',
-              '    Assign the name <name> to the current connection.',
-              'HELP',
-              '    Print this help.',
-            ];
-            reply.array(lines.length);
-            for (const l of lines) reply.simple(l);
-          },
-        },
+        helpSubcommand('client', [
+          'GETNAME',
+          '    Return the name of the current connection.',
+          'ID',
+          '    Return the ID of the current connection.',
+          'INFO',
+          '    Return information about the current client connection.',
+          'KILL <ip:port>',
+          '    Kill connection made from <ip:port>.',
+          'KILL <option> <value> [<option> <value> [...]]',
+          '    Kill connections. Options are: ID, TYPE, USER, ADDR, LADDR, SKIPME, MAXAGE.',
+          'LIST [options ...]',
+          '    Return information about client connections. Options: TYPE, ID.',
+          'SETINFO <option> <value>',
+          '    Set client meta attr. Options are: LIB-NAME, LIB-VER.',
+          'SETNAME <name>',
+          '    Assign the name <name> to the current connection.',
+        ], 'connection'),
       ],
     },
   ];

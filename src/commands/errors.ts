@@ -22,6 +22,8 @@ const quote = (b: Buffer | string, max = 128): string => {
 export const errors = {
   syntax: () => new CommandError('ERR syntax error'),
   notInteger: () => new CommandError('ERR value is not an integer or out of range'),
+  outOfRange: (min: number, max: number) =>
+    new CommandError(`ERR value is out of range, value must between ${min} and ${max}`),
   unknownCommand(name: Buffer, rest: Buffer[]): CommandError {
     let args = '';
     for (const a of rest) {

@@ -2,6 +2,7 @@ import { ConfigError, formatSetting, PARAMS, type Config } from '../config.js';
 import type { ReplyWriter } from '../resp/writer.js';
 import { globMatch } from '../server/glob.js';
 import { errors } from './errors.js';
+import { helpSubcommand } from './help.js';
 import type { ArgDoc, Call, Command, CommandSpec, CommandTable } from './table.js';
 
 /** An INFO section: its name as INFO prints it, and its `key:value` fields. */
@@ -121,11 +122,6 @@ function writeCommandDocs(reply: ReplyWriter, cmd: Command): void {
   }
 }
 
-function writeHelp(reply: ReplyWriter, lines: string[]): void {
-  reply.array(lines.length);
-  for (const l of lines) reply.simple(l);
-}
-
 const lower = (b: Buffer) => b.toString('latin1').toLowerCase();
 
 export function serverCommands(deps: ServerDeps): CommandSpec[] {
@@ -145,44 +141,54 @@ export function serverCommands(deps: ServerDeps): CommandSpec[] {
     reply.verbatim(parts.join('\r\n'));
   };
 
+  /** A plain name is answered under the spelling it was asked with, a pattern under the real names (Redis 7). */
   const configGet = ({ args, reply }: Call): void => {
     const found = new Map<string, string>();
     for (const arg of args.slice(2)) {
-      const pattern = arg.toString();
+      const pattern = arg.toString('latin1');
+      const exact = !/[*?[]/.test(pattern);
       for (const param of PARAMS) {
-        if (globMatch(pattern, param.name, true)) found.set(param.name, formatSetting(config, param));
+        if (globMatch(pattern, param.name, true)) found.set(exact ? pattern : param.name, formatSetting(config, param));
       }
-      for (const [name, value] of COMPAT_CONFIG) if (globMatch(pattern, name, true)) found.set(name, value);
+      for (const [name, value] of COMPAT_CONFIG) if (globMatch(pattern, name, true)) found.set(exact ? pattern : name, value);
     }
     reply.map(found.size);
     for (const [k, v] of found) {
-      reply.bulk(k);
+      reply.bulk(Buffer.from(k, 'latin1'));
       reply.bulk(v);
     }
   };
 
-  /** All-or-nothing, like Redis 7: every pair is checked before any is applied. */
+  /**
+   * All-or-nothing, in Redis 7's order: every name is checked (unknown, immutable, duplicate)
+   * before any value is parsed, and nothing is applied unless every value parses. Name errors quote
+   * the argument as the client spelled it, value errors the setting's own name, as Redis does.
+   */
   const configSet = ({ args, reply }: Call): void => {
-    if (args.length % 2 !== 0) throw errors.wrongArity('config|set');
-    const staged = new Map<string, [(typeof PARAMS)[number], unknown]>();
+    if (args.length % 2 !== 0) throw errors.syntax();
+    const pairs: { asSent: string; param: (typeof PARAMS)[number]; text: string }[] = [];
     for (let i = 2; i < args.length; i += 2) {
-      const name = lower(args[i]!);
+      const asSent = args[i]!.toString('latin1');
+      const name = asSent.toLowerCase();
       const param = PARAMS.find((p) => p.name === name);
       if (!param) {
-        if (COMPAT_CONFIG.some(([n]) => n === name)) throw errors.configSetFailed(name, "can't set immutable config");
+        if (COMPAT_CONFIG.some(([n]) => n === name)) throw errors.configSetFailed(asSent, "can't set immutable config");
         throw errors.configSetUnknown(args[i]!);
       }
-      if (staged.has(name)) throw errors.configSetDuplicate(name);
-      if (!param.mutable) throw errors.configSetFailed(name, "can't set immutable config");
+      if (!param.mutable) throw errors.configSetFailed(asSent, "can't set immutable config");
+      if (pairs.some((p) => p.param === param)) throw errors.configSetDuplicate(asSent);
+      pairs.push({ asSent, param, text: args[i + 1]!.toString() });
+    }
+    const values = pairs.map(({ param, text }) => {
       try {
-        staged.set(name, [param, param.parse(args[i + 1]!.toString())]);
+        return param.parse(text);
       } catch (e) {
-        if (e instanceof ConfigError) throw errors.configSetFailed(name, e.message);
+        if (e instanceof ConfigError) throw errors.configSetFailed(param.name, e.message);
         throw e;
       }
-    }
-    for (const [param, value] of staged.values()) (config as unknown as Record<string, unknown>)[param.key] = value;
-    deps.configChanged([...staged.keys()]);
+    });
+    pairs.forEach(({ param }, i) => ((config as unknown as Record<string, unknown>)[param.key] = values[i]));
+    deps.configChanged(pairs.map((p) => p.param.name));
     reply.simple('OK');
   };
 
@@ -240,7 +246,7 @@ export function serverCommands(deps: ServerDeps): CommandSpec[] {
             reply.array(cmds.length);
             for (const cmd of cmds) {
               if (cmd) writeCommandInfo(reply, cmd);
-              else reply.nullArray();
+              else reply.null();
             }
           },
         }),
@@ -298,30 +304,18 @@ export function serverCommands(deps: ServerDeps): CommandSpec[] {
             for (const c of cmds) reply.bulk(c.fullName);
           },
         }),
-        sub({
-          name: 'help',
-          arity: 2,
-          flags: ['loading', 'stale'],
-          summary: 'Returns helpful text about the different subcommands.',
-          since: '5.0.0',
-          complexity: 'O(1)',
-          handler: ({ reply }) =>
-            writeHelp(reply, [
-              'COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
-              '(no subcommand)',
-              '    Return details about all commands.',
-              'COUNT',
-              '    Return the total number of commands in this server.',
-              'LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]',
-              '    Return a list of all commands in this server.',
-              'INFO [<command-name> ...]',
-              '    Return details about the given commands, or all of them.',
-              'DOCS [<command-name> ...]',
-              '    Return documentation details about the given commands, or all of them.',
-              'HELP',
-              '    Print this help.',
-            ]),
-        }),
+        helpSubcommand('command', [
+          '(no subcommand)',
+          '    Return details about all commands.',
+          'COUNT',
+          '    Return the total number of commands in this server.',
+          'LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]',
+          '    Return a list of all commands in this server.',
+          'INFO [<command-name> ...]',
+          '    Return details about the given commands, or all of them.',
+          'DOCS [<command-name> ...]',
+          '    Return documentation details about the given commands, or all of them.',
+        ], 'server'),
       ],
     },
     {
@@ -375,26 +369,14 @@ export function serverCommands(deps: ServerDeps): CommandSpec[] {
             reply.simple('OK');
           },
         }),
-        sub({
-          name: 'help',
-          arity: 2,
-          flags: ['loading', 'stale'],
-          summary: 'Returns helpful text about the different subcommands.',
-          since: '5.0.0',
-          complexity: 'O(1)',
-          handler: ({ reply }) =>
-            writeHelp(reply, [
-              'CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:',
-              'GET <pattern>',
-              '    Return parameters matching the glob-like <pattern> and their values.',
-              'SET <directive> <value>',
-              '    Set the configuration <directive> to <value>.',
-              'RESETSTAT',
-              '    Reset statistics reported by the INFO command.',
-              'HELP',
-              '    Print this help.',
-            ]),
-        }),
+        helpSubcommand('config', [
+          'GET <pattern>',
+          '    Return parameters matching the glob-like <pattern> and their values.',
+          'SET <directive> <value>',
+          '    Set the configuration <directive> to <value>.',
+          'RESETSTAT',
+          '    Reset statistics reported by the INFO command.',
+        ], 'server'),
       ],
     },
     {

@@ -141,7 +141,9 @@ export class Session implements Client {
     this.processing = true;
     this.deps.dispatcher.startBatch(this.timer);
     while (!this.closing) {
-      if (this.socket.writableLength + this.reply.length > OUTPUT_PAUSE_BYTES) {
+      if (this.reply.length > OUTPUT_PAUSE_BYTES) this.flush();
+      // Only bytes the socket could not take yet count: those guarantee a 'drain' to resume on.
+      if (this.socket.writableLength > OUTPUT_PAUSE_BYTES) {
         this.pausedForOutput = true;
         this.socket.pause();
         break;
