@@ -12,7 +12,15 @@ export function splitInline(line: Buffer): Buffer[] | null {
   for (;;) {
     while (p < n && isSpace(line[p]!)) p++;
     if (p >= n || line[p] === 0) return args;
-    const bytes: number[] = [];
+    // Most words have no quotes: take them as views of the line, without copying.
+    const start = p;
+    while (p < n && !endsPlainWord(line[p]!)) p++;
+    if (p >= n || line[p] !== 0x22 && line[p] !== 0x27) {
+      args.push(line.subarray(start, p));
+      if (p < n && line[p] !== 0) p++;
+      continue;
+    }
+    const bytes: number[] = [...line.subarray(start, p)];
     let inDouble = false;
     let inSingle = false;
     for (let done = false; !done; ) {
@@ -55,6 +63,11 @@ export function splitInline(line: Buffer): Buffer[] | null {
     }
     args.push(Buffer.from(bytes));
   }
+}
+
+/** A word outside quotes ends at one of these; a quote switches to the quoted forms. */
+function endsPlainWord(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === 0 || c === 0x22 || c === 0x27;
 }
 
 function isSpace(c: number): boolean {

@@ -10,7 +10,6 @@ export type Protocol = 2 | 3;
 const INITIAL_CAPACITY = 256;
 /** A buffer grown past this by one large reply is dropped after use instead of kept. */
 const RETAIN_CAPACITY = 64 * 1024;
-const CRLF = 0x0a0d; // "\r\n" little-endian
 
 export class ReplyWriter {
   protocol: Protocol = 2;
@@ -44,7 +43,9 @@ export class ReplyWriter {
   }
 
   integer(n: number): void {
-    this.line(0x3a /* : */, String(Math.trunc(n)));
+    n = Math.trunc(n);
+    if (Number.isSafeInteger(n)) this.header(0x3a /* : */, n);
+    else this.line(0x3a, String(n));
   }
 
   bulk(data: Buffer | string): void {
@@ -56,7 +57,8 @@ export class ReplyWriter {
     } else {
       this.header(0x24, data.length);
       this.ensure(data.length + 2);
-      this.len += data.copy(this.buf, this.len);
+      this.buf.set(data, this.len);
+      this.len += data.length;
     }
     this.crlf();
   }
@@ -126,8 +128,24 @@ export class ReplyWriter {
     }
   }
 
+  /** `<prefix><n>\r\n` for a length or count, digits written in place (no string per reply). */
   private header(prefix: number, n: number): void {
-    this.line(prefix, String(n));
+    this.ensure(24);
+    const buf = this.buf;
+    buf[this.len++] = prefix;
+    if (n < 0) {
+      buf[this.len++] = 0x2d; // '-'
+      n = -n;
+    }
+    let digits = 1;
+    for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+    let at = this.len + digits;
+    this.len = at;
+    do {
+      buf[--at] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    } while (n > 0);
+    this.crlf();
   }
 
   /** Simple strings, errors and headers: one byte per character, so client bytes quoted in an error come back unchanged. */
@@ -140,8 +158,8 @@ export class ReplyWriter {
 
   private crlf(): void {
     this.ensure(2);
-    this.buf.writeUInt16LE(CRLF, this.len);
-    this.len += 2;
+    this.buf[this.len++] = 0x0d;
+    this.buf[this.len++] = 0x0a;
   }
 
   private ensure(extra: number): void {

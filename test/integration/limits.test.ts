@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { VirtualClock } from '../../src/runtime/virtual-clock.js';
 import { startTestNode, type TestNode } from '../helpers/node.js';
 import { RespClient, SimpleString } from '../helpers/resp-client.js';
 import { bulk, clientFields, err, expectBytes, expectClose, expectPong, frame, infoFields, until } from '../helpers/raw.js';
@@ -15,6 +16,8 @@ const MAXCLIENTS_ERR = err('ERR max number of clients reached');
 
 /** One node per configuration under test, all started before and closed after the tests. */
 const nodes: Record<string, TestNode> = {};
+/** Drives the timers of the nodes whose limits depend on time. */
+const clock = new VirtualClock();
 before(async () => {
   const configs: Record<string, Parameters<typeof startTestNode>[0]> = {
     plain: {},
@@ -22,9 +25,13 @@ before(async () => {
     maxclients10: { maxclients: 10 },
     querybuf: { clientQueryBufferLimitBytes: 1024 * 1024 },
     pubsubLimit: { outputLimitPubsub: { hardBytes: 64 * 1024, softBytes: 0, softSeconds: 0 } },
-    idle: { idleTimeoutSec: 1 },
   };
   for (const [name, overrides] of Object.entries(configs)) nodes[name] = await startTestNode(overrides);
+  nodes.idle = await startTestNode({ idleTimeoutSec: 10 }, { clock });
+  nodes.pubsubSoft = await startTestNode(
+    { outputLimitPubsub: { hardBytes: 0, softBytes: 64 * 1024, softSeconds: 10 } },
+    { clock },
+  );
 });
 after(() => Promise.all(Object.values(nodes).map((n) => n.close())));
 
@@ -226,12 +233,42 @@ describe('timeout (idle clients)', () => {
     await expectBytes(sub, frame(2, 'subscribe', 'stay', 1));
     const idle = await node.client();
     await expectPong(idle);
-    // Closed by the server within a sweep or two, without a reply.
+    clock.advance(9_000);
+    await expectPong(idle); // not idle for 10 s yet, and this resets its idle time
+    clock.advance(11_000);
     await expectClose(idle, '');
     // The subscriber has been idle longer and is still served.
     sub.send('PING');
     await expectBytes(sub, '*2\r\n$4\r\npong\r\n$0\r\n\r\n');
     const fresh = await node.client();
     assert.deepEqual(await fresh.call('PING'), new SimpleString('PONG'));
+  }));
+});
+
+describe('client-output-buffer-limit pubsub, soft limit', () => {
+  test('a subscriber over the soft limit is closed only once it has stayed over it for the grace period', T, withNode('pubsubSoft', async (node) => {
+    const pub = await node.client();
+    const sub = await node.client();
+    sub.send('SUBSCRIBE', 'slow');
+    await expectBytes(sub, frame(2, 'subscribe', 'slow', 1));
+    sub.socket.pause();
+    const subId = async () => {
+      const list = (await pub.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+      return list.split('\n').filter(Boolean).map(clientFields)[0];
+    };
+    // Publish until the server holds more than the soft limit for the subscriber (the kernel's
+    // buffers fill first); it stays connected, since the grace period has not run.
+    const message = 'm'.repeat(16 * 1024);
+    await until(async () => {
+      assert.equal(await pub.call('PUBLISH', 'slow', message), 1);
+      return Number((await subId())?.get('omem')) > 64 * 1024;
+    }, 'the subscriber\'s output buffer passes the soft limit');
+    clock.advance(9_000);
+    assert.equal(await pub.call('PUBLISH', 'slow', message), 1, 'still within the grace period');
+    clock.advance(2_000);
+    // The next write finds it over the soft limit for 11 s: it is closed.
+    assert.equal(await pub.call('PUBLISH', 'slow', message), 1);
+    await until(async () => (await subId()) === undefined, 'the subscriber is gone');
+    assert.equal(await pub.call('PUBLISH', 'slow', message), 0);
   }));
 });
