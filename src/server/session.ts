@@ -243,6 +243,8 @@ export class Session implements Client {
 /** Redis closes connections whose first word is POST or Host:, a sign of HTTP sent to the port. */
 function isCrossProtocolAttack(name: Buffer): boolean {
   if (name.length !== 4 && name.length !== 5) return false;
+  const first = name[0]! | 0x20;
+  if (first !== 0x70 /* p */ && first !== 0x68 /* h */) return false;
   const word = name.toString('latin1').toLowerCase();
   return word === 'post' || word === 'host:';
 }
