@@ -9,7 +9,9 @@ $(NODE_MODULES): package.json package-lock.json
 
 install: $(NODE_MODULES)
 
+# dist/ is rebuilt from scratch so a renamed or deleted test never lingers there.
 build: install
+	rm -rf dist
 	npx tsc -p .
 
 run: build
