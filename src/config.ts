@@ -27,6 +27,8 @@ export interface Config {
   profile: Profile;
   /** Comma-separated keys (first encrypts, all decrypt), each 32 bytes as 64 hex or base64; '' = off. */
   clusterKey: string;
+  /** Authenticated with every encrypted bus message, so two clusters sharing a key never merge. */
+  clusterName: string;
   logLevel: LogLevel;
   maxclients: number;
   /** Seconds a client may stay idle before it is closed; 0 = never. */
@@ -133,6 +135,7 @@ export const PARAMS: readonly Param[] = [
   p({ name: 'requirepass', key: 'requirepass', mutable: true, help: "password clients must AUTH with ('' = none)", parse: str, format: str }),
   p({ name: 'profile', key: 'profile', mutable: false, help: 'membership timers: lan or local', parse: oneOf(PROFILES), format: str }),
   p({ name: 'cluster-key', key: 'clusterKey', mutable: false, help: 'bus encryption keys, comma-separated, first is used to send', parse: clusterKey, format: str }),
+  p({ name: 'cluster-name', key: 'clusterName', mutable: false, help: 'name bound into encrypted bus messages', parse: (t) => { if (!/^[\x21-\x7e]{1,64}$/.test(t)) throw new ConfigError('argument must be 1-64 printable characters without spaces'); return t; }, format: str }),
   p({ name: 'log-level', key: 'logLevel', mutable: true, help: 'debug, info, warn or error', parse: oneOf(LOG_LEVELS, { verbose: 'debug', notice: 'info', warning: 'warn' }), format: str }),
   p({ name: 'maxclients', key: 'maxclients', mutable: true, help: 'most simultaneous clients', parse: int(1, 1_000_000), format: String }),
   p({ name: 'timeout', key: 'idleTimeoutSec', mutable: true, help: 'close clients idle this many seconds (0 = never)', parse: int(0, 2 ** 31 - 1), format: String }),
@@ -151,6 +154,7 @@ export function defaultConfig(): Config {
     requirepass: '',
     profile: 'lan',
     clusterKey: '',
+    clusterName: 'heck',
     logLevel: 'info',
     maxclients: 10000,
     idleTimeoutSec: 0,

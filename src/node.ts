@@ -1,16 +1,25 @@
 import { mkdirSync } from 'node:fs';
 import { arch, platform, release } from 'node:os';
+import { clusterCommands } from './commands/cluster.js';
 import { Dispatcher } from './commands/dispatch.js';
 import { connectionCommands } from './commands/connection.js';
 import { pubsubCommands } from './commands/pubsub.js';
 import { serverCommands, type InfoSection } from './commands/server.js';
 import { CommandTable } from './commands/table.js';
 import type { Config } from './config.js';
+import { Membership } from './membership/membership.js';
+import { PROFILES } from './membership/profile.js';
 import { SystemClock, type Clock } from './runtime/clock.js';
 import { CryptoRandom, type Random } from './runtime/random.js';
 import type { Logger } from './runtime/logger.js';
 import { PubSubHub } from './server/pubsub.js';
 import { RespServer } from './server/server.js';
+import { loadOrCreateNodeId } from './store/identity.js';
+import { loadPeers, savePeers } from './store/peers.js';
+import { Keyring } from './transport/keyring.js';
+import { MAX_SECURE_PACKET_BYTES, SecureTransport } from './transport/secure.js';
+import { MAX_PACKET_BYTES, type Transport } from './transport/transport.js';
+import { UdpTcpTransport } from './transport/udp-tcp.js';
 import { HECK_VERSION, REDIS_COMPAT_VERSION } from './version.js';
 
 export interface NodeOptions {
@@ -24,7 +33,10 @@ export interface NodeOptions {
 
 export interface RunningNode {
   readonly port: number;
+  readonly busPort: number;
+  readonly id: string;
   readonly hub: PubSubHub;
+  readonly membership: Membership;
   /** Graceful stop: no new clients, replies owed are sent, then every connection closes. */
   stop(): Promise<void>;
 }
@@ -38,6 +50,7 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
   const random = options.random ?? new CryptoRandom();
   const { logger } = options;
   mkdirSync(config.dir, { recursive: true });
+  const nodeId = loadOrCreateNodeId(config.dir, random);
 
   const startedAt = clock.now();
   const runId = random.bytes(20).toString('hex');
@@ -47,6 +60,28 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
   const table = new CommandTable();
   const dispatcher = new Dispatcher(table, clock, logger);
   const server = new RespServer(config, { dispatcher, hub, clock, logger });
+
+  const membershipFields = (): [string, string | number][] => {
+    if (!membership) return [];
+    const members = membership.list();
+    const count = (state: string) => members.filter((x) => x.state === state).length;
+    const st = membership.stats;
+    return [
+      ['members_alive', count('alive')],
+      ['members_suspect', count('suspect')],
+      ['members_dead', count('dead')],
+      ['members_left', count('left')],
+      ['incarnation', membership.get(nodeId)?.incarnation ?? 0],
+      ['local_health_score', membership.awarenessScore()],
+      ['gossip_queue', membership.queuedBroadcasts()],
+      ['bus_packets_in', st.packetsIn],
+      ['bus_packets_out', st.packetsOut],
+      ['bus_bytes_in', st.bytesIn],
+      ['bus_bytes_out', st.bytesOut],
+      ['bus_malformed', st.malformed],
+      ['push_pulls', st.pushPulls],
+    ];
+  };
 
   const sections = (): InfoSection[] => {
     const mem = process.memoryUsage();
@@ -127,16 +162,26 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
       { name: 'Keyspace', inDefault: true, fields: () => [] },
       { name: 'Heck', inDefault: true, fields: () => [
         ['heck_version', HECK_VERSION],
+        ['node_id', nodeId],
         ['profile', config.profile],
         ['bus_port', config.busPort],
         ['data_dir', config.dir],
         ['cluster_key', config.clusterKey ? 'on' : 'off'],
+        ...membershipFields(),
       ] },
     ];
   };
 
+  // Stop reading requests at once (nothing after SHUTDOWN runs), leave the cluster so peers learn
+  // immediately, and let clients have the replies they are owed.
+  const stopSteps: (() => Promise<void>)[] = [];
   const stop = (): Promise<void> => {
-    stopping ??= server.close().then(() => logger.info('stopped'));
+    stopping ??= (async () => {
+      const clientsClosed = server.close();
+      for (const step of stopSteps) await step();
+      await clientsClosed;
+      logger.info('stopped');
+    })();
     return stopping;
   };
 
@@ -167,9 +212,58 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
       },
   }));
   table.register(pubsubCommands(hub));
+  let membership: Membership | undefined;
+  table.register(clusterCommands({
+    myId: nodeId,
+    members: () => membership?.list() ?? [],
+    digest: () => membership?.digest() ?? '',
+    meet: (bus) => void membership?.join([bus]),
+    forget: (id) => membership?.forget(id) ?? false,
+    wallNow: () => clock.wallNow(),
+    infoLines: () => [],
+  }));
 
-  // The effective port, for CONFIG GET and INFO, when the node was asked for any free one.
+  // The effective ports, for CONFIG GET, INFO and the bus, when the node was asked for any free one.
   config.port = await server.listen();
-  logger.info('listening', { bind: config.bind, port: config.port, bus_port: config.busPort, profile: config.profile, version: HECK_VERSION });
-  return { port: config.port, hub, stop };
+  let transport: Transport;
+  try {
+    transport = await UdpTcpTransport.start({ bind: config.bind, port: config.busPort, clock, logger });
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  config.busPort = transport.local.port;
+  const keyring = Keyring.fromSetting(config.clusterKey);
+  if (keyring) transport = new SecureTransport(transport, keyring, config.clusterName);
+  membership = new Membership({
+    transport,
+    clock,
+    random,
+    logger,
+    config: PROFILES[config.profile],
+    self: { id: nodeId, host: config.bind, port: config.port, busPort: config.busPort },
+    packetBudget: keyring ? MAX_SECURE_PACKET_BYTES : MAX_PACKET_BYTES,
+  });
+  const m = membership;
+  // Known peers are rewritten when membership changes (at most once a second), so a restarted
+  // node finds its cluster again without a CLUSTER MEET.
+  let peersDirty = false;
+  m.onChange(() => (peersDirty = true));
+  const peerSaver = clock.setInterval(() => {
+    if (!peersDirty) return;
+    peersDirty = false;
+    const peers = m.list().filter((x) => x.id !== nodeId && x.state !== 'left');
+    savePeers(config.dir, peers.map((x) => ({ id: x.id, host: x.host, busPort: x.busPort })));
+  }, 1000);
+  m.start();
+  void m.join(loadPeers(config.dir, logger));
+
+  stopSteps.push(async () => {
+    m.leave();
+    m.stop();
+    peerSaver.cancel();
+    await transport.close();
+  });
+  logger.info('listening', { id: nodeId, bind: config.bind, port: config.port, bus_port: config.busPort, profile: config.profile, version: HECK_VERSION });
+  return { port: config.port, busPort: config.busPort, id: nodeId, hub, membership: m, stop };
 }

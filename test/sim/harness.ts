@@ -1,0 +1,121 @@
+import { Membership, type Member } from '../../src/membership/membership.js';
+import { PROFILES, type MembershipConfig } from '../../src/membership/profile.js';
+import { silentLogger } from '../../src/runtime/logger.js';
+import { SeededRandom } from '../../src/runtime/random.js';
+import { VirtualClock } from '../../src/runtime/virtual-clock.js';
+import { MemoryNetwork, type LinkConditions } from '../../src/transport/memory.js';
+import { MAX_PACKET_BYTES, type Address } from '../../src/transport/transport.js';
+
+export interface SimNode {
+  index: number;
+  id: string;
+  address: Address;
+  membership: Membership;
+  alive: boolean;
+}
+
+/**
+ * N membership nodes in one process: an in-memory network, one virtual clock, one seed. The same
+ * seed gives the same run, so a failing seed is a reproducible bug.
+ */
+export class Sim {
+  readonly clock = new VirtualClock();
+  readonly random: SeededRandom;
+  readonly network: MemoryNetwork;
+  readonly nodes: SimNode[] = [];
+
+  constructor(
+    readonly seed: number,
+    readonly config: MembershipConfig = PROFILES.lan,
+    link: LinkConditions = { delayMs: 1, jitterMs: 1 },
+  ) {
+    this.random = new SeededRandom(seed);
+    this.network = new MemoryNetwork(this.clock, this.random, link);
+  }
+
+  /** Adds a started node; it knows nobody until it joins. */
+  add(id = this.random.bytes(20).toString('hex')): SimNode {
+    const index = this.nodes.length;
+    const address = { host: `10.0.${index >> 8}.${index & 255}`, port: 7000 };
+    return this.boot(index, id, address);
+  }
+
+  /** A node process that comes back with the same id (on a new port). */
+  restart(node: SimNode, port = node.address.port + 1): SimNode {
+    this.kill(node);
+    const fresh = this.boot(node.index, node.id, { host: node.address.host, port });
+    this.nodes[node.index] = fresh;
+    return fresh;
+  }
+
+  private boot(index: number, id: string, address: Address): SimNode {
+    const transport = this.network.attach(address);
+    const membership = new Membership({
+      transport,
+      clock: this.clock,
+      random: new SeededRandom(this.seed * 7919 + index + this.nodes.length * 104729),
+      logger: silentLogger,
+      config: this.config,
+      self: { id, host: address.host, port: 6380, busPort: address.port },
+      packetBudget: MAX_PACKET_BYTES,
+    });
+    membership.start();
+    const node: SimNode = { index, id, address, membership, alive: true };
+    if (index >= this.nodes.length) this.nodes.push(node);
+    return node;
+  }
+
+  /** kill -9: the node stops and its address goes dark. */
+  kill(node: SimNode): void {
+    node.membership.stop();
+    this.network.detach(node.address);
+    node.alive = false;
+  }
+
+  /** Joins every node through the first one and runs until all of them know everyone. */
+  async formCluster(n: number, limitMs = 30_000): Promise<void> {
+    for (let i = 0; i < n; i++) this.add();
+    const seed = this.nodes[0]!;
+    for (const node of this.nodes.slice(1)) void node.membership.join([seed.address]);
+    await this.until(() => this.everyoneSees((m) => m.state === 'alive', n), limitMs);
+  }
+
+  live(): SimNode[] {
+    return this.nodes.filter((n) => n.alive);
+  }
+
+  /** Whether every live node holds `count` members matching `pred` (self included). */
+  everyoneSees(pred: (m: Member) => boolean, count: number): boolean {
+    return this.live().every((n) => n.membership.list().filter(pred).length === count);
+  }
+
+  /** Every live node's view of one member. */
+  viewsOf(id: string): (Member | undefined)[] {
+    return this.live().map((n) => n.membership.get(id));
+  }
+
+  /** Advances virtual time in small steps, letting promise callbacks run between steps. */
+  async run(ms: number, stepMs = 5): Promise<void> {
+    const end = this.clock.now() + ms;
+    while (this.clock.now() < end) {
+      this.clock.advance(Math.min(stepMs, end - this.clock.now()));
+      await drain();
+    }
+  }
+
+  /** Runs until `done()` holds; returns the virtual time it took. Throws past limitMs. */
+  async until(done: () => boolean, limitMs: number, stepMs = 5): Promise<number> {
+    const start = this.clock.now();
+    while (!done()) {
+      if (this.clock.now() - start > limitMs) throw new Error(`sim seed ${this.seed}: condition not met within ${limitMs} ms`);
+      this.clock.advance(stepMs);
+      await drain();
+    }
+    return this.clock.now() - start;
+  }
+}
+
+/** Lets queued promise reactions run (no timers involved). */
+async function drain(): Promise<void> {
+  for (let i = 0; i < 4; i++) await Promise.resolve();
+}
