@@ -1,10 +1,11 @@
 import { Membership, type Member } from '../../src/membership/membership.js';
+import type { Clock, TimerHandle } from '../../src/runtime/clock.js';
 import { PROFILES, type MembershipConfig } from '../../src/membership/profile.js';
 import { silentLogger } from '../../src/runtime/logger.js';
 import { SeededRandom } from '../../src/runtime/random.js';
 import { VirtualClock } from '../../src/runtime/virtual-clock.js';
 import { MemoryNetwork, type LinkConditions } from '../../src/transport/memory.js';
-import { MAX_PACKET_BYTES, type Address } from '../../src/transport/transport.js';
+import { MAX_PACKET_BYTES, type Address, type PacketHandler, type RequestHandler, type Transport } from '../../src/transport/transport.js';
 
 export interface SimNode {
   index: number;
@@ -12,6 +13,58 @@ export interface SimNode {
   address: Address;
   membership: Membership;
   alive: boolean;
+  /** Freezes the node like a stopped event loop: its timers and inbound messages wait. */
+  freeze: Freezer;
+}
+
+/**
+ * A node's frozen event loop: while frozen, its timers and inbound packets and requests are held,
+ * and run in order when it thaws, as a process paused by a GC or SIGSTOP catches up.
+ */
+export class Freezer {
+  private frozen = false;
+  private held: (() => void)[] = [];
+
+  get isFrozen(): boolean {
+    return this.frozen;
+  }
+
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  thaw(): void {
+    this.frozen = false;
+    const held = this.held;
+    this.held = [];
+    for (const fn of held) fn();
+  }
+
+  run(fn: () => void): void {
+    if (this.frozen) this.held.push(fn);
+    else fn();
+  }
+
+  clock(inner: Clock): Clock {
+    return {
+      now: () => inner.now(),
+      wallNow: () => inner.wallNow(),
+      setTimeout: (fn, ms): TimerHandle => inner.setTimeout(() => this.run(fn), ms),
+      setInterval: (fn, ms): TimerHandle => inner.setInterval(() => this.run(fn), ms),
+    };
+  }
+
+  transport(inner: Transport): Transport {
+    return {
+      local: inner.local,
+      sendPacket: (to, data) => inner.sendPacket(to, data),
+      onPacket: (handler: PacketHandler) => inner.onPacket((from, data) => this.run(() => handler(from, data))),
+      request: (to, data, timeoutMs) => inner.request(to, data, timeoutMs),
+      onRequest: (handler: RequestHandler) =>
+        inner.onRequest((from, data) => new Promise<Buffer>((resolve, reject) => this.run(() => handler(from, data).then(resolve, reject)))),
+      close: () => inner.close(),
+    };
+  }
 }
 
 /**
@@ -49,10 +102,11 @@ export class Sim {
   }
 
   private boot(index: number, id: string, address: Address): SimNode {
-    const transport = this.network.attach(address);
+    const freeze = new Freezer();
+    const transport = freeze.transport(this.network.attach(address));
     const membership = new Membership({
       transport,
-      clock: this.clock,
+      clock: freeze.clock(this.clock),
       random: new SeededRandom(this.seed * 7919 + index + this.nodes.length * 104729),
       logger: silentLogger,
       config: this.config,
@@ -60,7 +114,7 @@ export class Sim {
       packetBudget: MAX_PACKET_BYTES,
     });
     membership.start();
-    const node: SimNode = { index, id, address, membership, alive: true };
+    const node: SimNode = { index, id, address, membership, alive: true, freeze };
     if (index >= this.nodes.length) this.nodes.push(node);
     return node;
   }
@@ -78,6 +132,12 @@ export class Sim {
     const seed = this.nodes[0]!;
     for (const node of this.nodes.slice(1)) void node.membership.join([seed.address]);
     await this.until(() => this.everyoneSees((m) => m.state === 'alive', n), limitMs);
+  }
+
+  /** Freezes a node for `ms` of virtual time. */
+  pause(node: SimNode, ms: number): void {
+    node.freeze.freeze();
+    this.clock.setTimeout(() => node.freeze.thaw(), ms);
   }
 
   live(): SimNode[] {

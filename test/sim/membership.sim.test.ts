@@ -18,3 +18,20 @@ test('a killed node is marked dead by every survivor', async () => {
   assert.ok(took > 0);
   assert.ok(sim.everyoneSees((m) => m.state === 'alive', 9));
 });
+
+test('a node frozen for 1.5 s every 5 s is never declared dead', async () => {
+  const sim = new Sim(3);
+  await sim.formCluster(10);
+  const sleeper = sim.nodes[5]!;
+  let falseDeaths = 0;
+  for (const n of sim.live()) {
+    n.membership.onChange((m) => {
+      if (m.id === sleeper.id && m.state === 'dead') falseDeaths++;
+    });
+  }
+  for (let round = 0; round < 12; round++) {
+    sim.pause(sleeper, 1500);
+    await sim.run(5000);
+  }
+  assert.equal(falseDeaths, 0);
+});
