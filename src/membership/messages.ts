@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 /**
  * Membership wire format. A packet is `[u8 version][message]`; a message is `[u8 type][fields]`,
  * several of them travel as one compound message. Type numbers are append-only; a compound
@@ -298,10 +300,13 @@ class Reader {
     return this.bytes(ID_BYTES).toString('hex');
   }
 
+  /** A node reference; the host must be an IP literal and the port non-zero, so noise is rejected. */
   node(): NodeRef {
     const id = this.id();
-    const host = this.bytes(this.u8()).toString('utf8');
-    return { id, host, busPort: this.u16() };
+    const host = this.bytes(this.u8()).toString('latin1');
+    const busPort = this.u16();
+    if (isIP(host) === 0 || busPort === 0) throw new DecodeError();
+    return { id, host, busPort };
   }
 }
 
