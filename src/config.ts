@@ -118,8 +118,10 @@ export function decodeKey(text: string): Buffer | null {
   return null;
 }
 
+/** An IP literal: peers are told this address, so it must be one they can dial as it is. */
 function bindAddress(text: string): string {
-  if (isIP(text) === 0 && text !== 'localhost') throw new ConfigError('argument must be an IP address');
+  if (text === 'localhost') return '127.0.0.1';
+  if (isIP(text) === 0) throw new ConfigError('argument must be an IP address');
   return text;
 }
 

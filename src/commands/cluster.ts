@@ -3,7 +3,7 @@ import type { Member } from '../membership/membership.js';
 import { NODE_ID_PATTERN } from '../membership/messages.js';
 import { parseIntArg } from '../resp/integer.js';
 import type { Address } from '../transport/transport.js';
-import { CommandError, errors } from './errors.js';
+import { CommandError } from './errors.js';
 import { helpSubcommand } from './help.js';
 import type { CommandSpec } from './table.js';
 
@@ -60,7 +60,9 @@ export function clusterCommands(deps: ClusterDeps): CommandSpec[] {
             { name: 'cluster-bus-port', type: 'integer', optional: true },
           ],
           handler({ args, reply }) {
-            if (args.length > 5) throw errors.syntax();
+            if (args.length > 5) {
+              throw new CommandError(`ERR unknown subcommand or wrong number of arguments for '${args[1]!.toString('latin1')}'. Try CLUSTER HELP.`);
+            }
             const ip = args[2]!.toString();
             const port = parseIntArg(args[3]!);
             if (port === null) throw new CommandError(`ERR Invalid TCP base port specified: ${args[3]!.toString('latin1')}`);

@@ -210,12 +210,18 @@ export class Membership {
         if (await this.pushPull(addr, true)) {
           answered++;
           this.pendingSeeds.delete(addressKey(addr));
+          this.announce();
         } else {
           this.pendingSeeds.set(addressKey(addr), addr);
         }
       }),
     );
     return answered;
+  }
+
+  /** Gossips our own alive record, so members we have not exchanged state with learn of us soon. */
+  private announce(): void {
+    this.broadcast(this.self.id, { type: 'alive', incarnation: this.self.incarnation, node: this.selfRef(), port: this.self.port });
   }
 
   /**
@@ -243,6 +249,10 @@ export class Membership {
     this.applyForget(id, ttlMs);
     const message = encodeMessage({ type: 'forget', id, ttlMs });
     this.queue.queue({ key: `forget:${id}`, message });
+    // A rare admin act that must reach everyone: tell every live member directly, not only by
+    // gossip (which a small cluster retransmits just a couple of times). The node itself, if
+    // alive, is among them and leaves.
+    for (const peer of this.pickRandom(Infinity, (x) => x.state === 'alive' || x.state === 'suspect')) this.send(peer, [message]);
     if (m.state === 'alive' || m.state === 'suspect') this.send(m, [message]);
     return true;
   }

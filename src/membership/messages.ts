@@ -104,6 +104,10 @@ export const NODE_ID_PATTERN = /^[0-9a-f]{40}$/;
 export function encodePacket(messages: Buffer[]): Buffer {
   const version = Buffer.from([PROTOCOL_VERSION]);
   if (messages.length === 1) return Buffer.concat([version, messages[0]!]);
+  // The count is one byte and each length two: refuse what they cannot say rather than wrap.
+  if (messages.length > MAX_COMPOUND || messages.some((m) => m.length > 0xffff)) {
+    throw new RangeError(`a compound packet holds at most ${MAX_COMPOUND} messages of at most 65535 bytes`);
+  }
   const w = new Writer();
   w.u8(MessageType.compound);
   w.u8(messages.length);

@@ -165,6 +165,9 @@ export class UdpTcpTransport implements Transport {
   private readonly inbound = new Set<Socket>();
   private readonly outbound = new Set<Outbound>();
   private closing: Promise<void> | undefined;
+  /** Datagrams handed to dgram whose send has not completed; close() waits for them. */
+  private sending = 0;
+  private sent: (() => void) | undefined;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly readTimeoutMs: number;
@@ -234,10 +237,13 @@ export class UdpTcpTransport implements Transport {
   sendPacket(to: Address, data: Buffer): void {
     if (this.closing || data.length > MAX_PACKET_BYTES) return;
     try {
+      this.sending++;
       this.udp.send(data, to.port, to.host, (err) => {
         if (err) this.logger.debug('bus_send_failed', { to: `${to.host}:${to.port}`, error: err.message });
+        if (--this.sending === 0) this.sent?.();
       });
     } catch (err) {
+      this.sending--;
       // A bad port or host throws synchronously; best effort means we drop it.
       this.logger.debug('bus_send_failed', { to: `${to.host}:${to.port}`, error: err instanceof Error ? err.message : String(err) });
     }
@@ -315,6 +321,9 @@ export class UdpTcpTransport implements Transport {
   }
 
   private async shutdown(): Promise<void> {
+    // dgram resolves the address before sending, even for an IP literal: packets sent just before
+    // close() (a graceful leave) are still queued and would be dropped by closing the socket now.
+    if (this.sending > 0) await new Promise<void>((resolve) => (this.sent = resolve));
     for (const out of [...this.outbound]) out.fail(new TransportError('CLOSED', 'transport closed'));
     for (const socket of this.inbound) socket.destroy();
     await Promise.all([closeServer(this.tcp), closeUdp(this.udp)]);

@@ -11,6 +11,12 @@ export const HECK_SERVER = join(ROOT, 'bin', 'heck-server');
 export interface NodeProcess {
   child: ChildProcess;
   port: number;
+  /** Cluster bus port (UDP and TCP), from the `listening` line. */
+  busPort: number;
+  /** Node id, from the `listening` line. */
+  id: string;
+  /** The data directory (--dir). */
+  dir: string;
   /** Every log line printed so far, parsed. */
   logs: Record<string, unknown>[];
   /** Resolves with the exit code (or signal name) once the process has exited. */
@@ -19,12 +25,26 @@ export interface NodeProcess {
   stop(): Promise<number | string>;
 }
 
+export interface StartOptions {
+  /**
+   * Data directory to use instead of a fresh temporary one. It is kept when the process exits
+   * (a restart with the same --dir finds its node id and peers); the caller removes it.
+   */
+  dir?: string;
+}
+
 /**
  * Starts `bin/heck-server` as a real process on a free port (--port 0) and waits for its
- * `listening` log line, which carries the port it bound.
+ * `listening` log line, which carries the port it bound. Without `options.dir` the data directory
+ * is a fresh temporary one, deleted when the process exits.
  */
-export async function startNodeProcess(args: string[] = [], env: Record<string, string> = {}): Promise<NodeProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'heck-proc-'));
+export async function startNodeProcess(
+  args: string[] = [],
+  env: Record<string, string> = {},
+  options: StartOptions = {},
+): Promise<NodeProcess> {
+  const keepDir = options.dir !== undefined;
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'heck-proc-'));
   const child = spawn(HECK_SERVER, ['--port', '0', '--bus-port', '0', '--dir', dir, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -34,11 +54,11 @@ export async function startNodeProcess(args: string[] = [], env: Record<string, 
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | string>((resolve) =>
     child.on('exit', (code, signal) => {
-      rmSync(dir, { recursive: true, force: true });
+      if (!keepDir) rmSync(dir, { recursive: true, force: true });
       resolve(code ?? signal ?? -1);
     }),
   );
-  const port = await new Promise<number>((resolve, reject) => {
+  const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
     let pending = '';
     child.stdout!.on('data', (d: Buffer) => {
       pending += d.toString();
@@ -49,7 +69,7 @@ export async function startNodeProcess(args: string[] = [], env: Record<string, 
         try {
           const rec = JSON.parse(line) as Record<string, unknown>;
           logs.push(rec);
-          if (rec.event === 'listening') resolve(rec.port as number);
+          if (rec.event === 'listening') resolve(rec);
         } catch {
           logs.push({ raw: line });
         }
@@ -59,7 +79,10 @@ export async function startNodeProcess(args: string[] = [], env: Record<string, 
   });
   return {
     child,
-    port,
+    port: listening.port as number,
+    busPort: listening.bus_port as number,
+    id: listening.id as string,
+    dir,
     logs,
     exited,
     stop() {

@@ -199,7 +199,7 @@ describe('loadConfig: invalid values name the source, the value and the setting'
     assert.equal(loadConfig(['--port', '0'], {}).config.port, 0);
     assert.equal(loadConfig(['--port', '65535', '--bus-port', '1'], {}).config.port, 65535);
     assert.equal(loadConfig(['--bind', '::1'], {}).config.bind, '::1');
-    assert.equal(loadConfig(['--bind', 'localhost'], {}).config.bind, 'localhost');
+    assert.equal(loadConfig(['--bind', 'localhost'], {}).config.bind, '127.0.0.1');
     assert.equal(loadConfig(['--profile', 'LOCAL'], {}).config.profile, 'local');
     assert.equal(loadConfig(['--client-query-buffer-limit', '1mb'], {}).config.clientQueryBufferLimitBytes, 1024 * 1024);
   });
