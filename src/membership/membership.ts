@@ -221,7 +221,7 @@ export class Membership {
 
   /** Gossips our own alive record, so members we have not exchanged state with learn of us soon. */
   private announce(): void {
-    this.broadcast(this.self.id, { type: 'alive', incarnation: this.self.incarnation, node: this.selfRef(), port: this.self.port });
+    this.broadcast(this.self.id, this.selfAlive());
   }
 
   /**
@@ -284,6 +284,7 @@ export class Membership {
     if (this.probing.has(target.id)) return;
     this.probing.add(target.id);
     const { config, clock } = this.deps;
+    const { incarnation: probedIncarnation, host: probedHost, busPort: probedPort } = target;
     const seq = this.nextSeq();
     let acked = false;
     let nacks = 0;
@@ -332,8 +333,10 @@ export class Membership {
       }
       this.awareness.apply(expectedNacks > 0 ? expectedNacks - Math.min(nacks, expectedNacks) : 1);
       const current = this.members.get(target.id);
+      // A node that came back (new incarnation or address) while we probed is not the one that failed.
+      const same = current && current.incarnation === probedIncarnation && current.busPort === probedPort && current.host === probedHost;
       // Failing a probe of a suspect is an independent confirmation of the suspicion.
-      if (current && (current.state === 'alive' || current.state === 'suspect')) {
+      if (current && same && (current.state === 'alive' || current.state === 'suspect')) {
         this.deps.logger.debug('probe_failed', { target: target.id, nacks, expected_nacks: expectedNacks });
         this.onSuspect({ type: 'suspect', incarnation: current.incarnation, id: current.id, from: this.self.id });
       }
@@ -506,11 +509,9 @@ export class Membership {
       this.notify(m, null);
       return;
     }
-    const readdressed = a.node.host !== m.host || a.node.busPort !== m.busPort || a.port !== m.port;
-    // A restarted node (same id, maybe a new address) may come back with any incarnation while we
-    // hold it dead or left; otherwise only a newer incarnation is news.
-    const revives = (m.state === 'dead' || m.state === 'left') && readdressed;
-    if (a.incarnation <= m.incarnation && !revives) return;
+    // Only a newer incarnation is news. A restarted node comes back at incarnation 1, learns our
+    // view of it from its first push-pull and refutes above it, so it needs no exception here.
+    if (a.incarnation <= m.incarnation) return;
     m.incarnation = a.incarnation;
     m.host = a.node.host;
     m.busPort = a.node.busPort;
@@ -523,6 +524,7 @@ export class Membership {
 
   private onSuspect(s: Suspect): void {
     if (this.isBanned(s.id)) return;
+    if (s.id === this.self.id) return this.answerAccusation(s.incarnation, s.from);
     const m = this.members.get(s.id);
     if (!m || s.incarnation < m.incarnation) return;
     if (m.suspicion) {
@@ -531,10 +533,6 @@ export class Membership {
       return;
     }
     if (m.state !== 'alive') return;
-    if (s.id === this.self.id) {
-      if (!this.leaving) this.refute(s.incarnation, s.from);
-      return;
-    }
     const { config } = this.deps;
     const n = this.countAliveOrSuspect();
     const minMs = suspicionMinMs(config.suspicionMult, n, config.probeIntervalMs);
@@ -562,13 +560,10 @@ export class Membership {
 
   private onDead(d: Dead): void {
     if (this.isBanned(d.id)) return;
+    if (d.id === this.self.id) return this.answerAccusation(d.incarnation, d.from);
     const m = this.members.get(d.id);
     if (!m || d.incarnation < m.incarnation) return;
     if (m.state === 'left' || (m.state === 'dead' && d.from !== d.id)) return;
-    if (d.id === this.self.id) {
-      if (!this.leaving) this.refute(d.incarnation, d.from);
-      return;
-    }
     m.suspicion?.cancel();
     m.suspicion = null;
     m.incarnation = d.incarnation;
@@ -607,6 +602,22 @@ export class Membership {
   }
 
   /**
+   * Someone holds us suspect or dead. At our incarnation or above: refute with a higher one. Below
+   * it, we already refuted but the accuser missed it (lost packets, a partition): tell it again,
+   * or it would go on believing, and spreading, the stale accusation.
+   */
+  private answerAccusation(incarnation: number, accuser: string): void {
+    if (this.leaving) return;
+    if (incarnation >= this.self.incarnation) return this.refute(incarnation, accuser);
+    const to = this.members.get(accuser);
+    if (to && to.id !== this.self.id) this.send(to, [encodeMessage(this.selfAlive())]);
+  }
+
+  private selfAlive(): Alive {
+    return { type: 'alive', incarnation: this.self.incarnation, node: this.selfRef(), port: this.self.port };
+  }
+
+  /**
    * We were accused, or seen with a newer incarnation: claim a higher one and say so, to everyone
    * through gossip and to the accuser directly, whose suspicion timer is the first to run out.
    */
@@ -614,7 +625,7 @@ export class Membership {
     this.self.incarnation = Math.max(this.self.incarnation + 1, accusedIncarnation + 1);
     this.awareness.apply(1);
     this.deps.logger.info('refuted', { incarnation: this.self.incarnation, accuser });
-    const alive: Alive = { type: 'alive', incarnation: this.self.incarnation, node: this.selfRef(), port: this.self.port };
+    const alive = this.selfAlive();
     this.broadcast(this.self.id, alive);
     const to = accuser ? this.members.get(accuser) : undefined;
     if (to && to.id !== this.self.id) this.send(to, [encodeMessage(alive)]);
