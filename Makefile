@@ -1,7 +1,7 @@
 # Heck: `make run` starts one node on the defaults; `make test` installs what the tests need and runs them.
 NODE_MODULES := node_modules/.installed
 
-.PHONY: install build run test test-unit coverage bench clean deps
+.PHONY: install build run test test-unit coverage bench bench-membership clean deps
 
 $(NODE_MODULES): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -33,6 +33,11 @@ coverage: deps build
 
 bench: deps build
 	node dist/bench/resp.js
+	node dist/bench/membership.js
+
+# Membership only (simulator, real Heck processes, memberlist anchor); ARGS=--quick for the short run.
+bench-membership: build
+	node dist/bench/membership.js $(ARGS)
 
 clean:
 	rm -rf dist coverage

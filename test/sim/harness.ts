@@ -1,10 +1,11 @@
 import { Membership, type Member } from '../../src/membership/membership.js';
+import { encodeMessage, encodePacket, type MemberState, type Message } from '../../src/membership/messages.js';
 import type { Clock, TimerHandle } from '../../src/runtime/clock.js';
 import { PROFILES, type MembershipConfig } from '../../src/membership/profile.js';
 import { silentLogger } from '../../src/runtime/logger.js';
 import { SeededRandom } from '../../src/runtime/random.js';
 import { VirtualClock } from '../../src/runtime/virtual-clock.js';
-import { MemoryNetwork, type LinkConditions } from '../../src/transport/memory.js';
+import { MemoryNetwork, type LinkConditions, type MemoryTransport } from '../../src/transport/memory.js';
 import { MAX_PACKET_BYTES, type Address, type PacketHandler, type RequestHandler, type Transport } from '../../src/transport/transport.js';
 
 export interface SimNode {
@@ -15,6 +16,31 @@ export interface SimNode {
   alive: boolean;
   /** Freezes the node like a stopped event loop: its timers and inbound messages wait. */
   freeze: Freezer;
+  /** Members this node holds alive (itself included), kept up to date from its change events. */
+  aliveCount: number;
+}
+
+/** One state change as one node saw it, for watch(). */
+export interface Change {
+  /** Virtual time of the change. */
+  at: number;
+  /** The node whose view changed. */
+  observer: string;
+  member: Member;
+  previous: MemberState | null;
+}
+
+/**
+ * A scripted fake peer on the simulated network: sends hand-made membership messages to nodes,
+ * as a stale or lying peer would (nothing checks who a packet claims to come from).
+ */
+export class Injector {
+  constructor(readonly transport: MemoryTransport) {}
+
+  send(to: SimNode | Address, ...messages: Message[]): void {
+    const address = 'address' in to ? to.address : to;
+    this.transport.sendPacket(address, encodePacket(messages.map(encodeMessage)));
+  }
 }
 
 /**
@@ -76,6 +102,8 @@ export class Sim {
   readonly random: SeededRandom;
   readonly network: MemoryNetwork;
   readonly nodes: SimNode[] = [];
+  private readonly watchers: ((c: Change) => void)[] = [];
+  private injectors = 0;
 
   constructor(
     readonly seed: number,
@@ -114,9 +142,52 @@ export class Sim {
       packetBudget: MAX_PACKET_BYTES,
     });
     membership.start();
-    const node: SimNode = { index, id, address, membership, alive: true, freeze };
+    const node: SimNode = { index, id, address, membership, alive: true, freeze, aliveCount: 1 };
+    membership.onChange((member, previous) => {
+      if (previous === 'alive') node.aliveCount--;
+      if (member.state === 'alive') node.aliveCount++;
+      if (this.watchers.length === 0) return;
+      const change: Change = { at: this.clock.now(), observer: id, member, previous };
+      for (const w of this.watchers) w(change);
+    });
     if (index >= this.nodes.length) this.nodes.push(node);
     return node;
+  }
+
+  /** Calls `fn` for every state change any node (present or future) sees from now on. */
+  watch(fn: (c: Change) => void): void {
+    this.watchers.push(fn);
+  }
+
+  /** Every change matching `pred` from now on, collected in the returned array as they happen. */
+  record(pred: (c: Change) => boolean = () => true): Change[] {
+    const out: Change[] = [];
+    this.watch((c) => {
+      if (pred(c)) out.push(c);
+    });
+    return out;
+  }
+
+  /** A fake peer attached at its own address (10.9.x.y:7000) for scripted messages. */
+  injector(): Injector {
+    const i = this.injectors++;
+    return new Injector(this.network.attach({ host: `10.9.${i >> 8}.${i & 255}`, port: 7000 }));
+  }
+
+  /** Graceful shutdown: leave(), then stop at once and go dark, as a node process exiting does. */
+  leave(node: SimNode): void {
+    node.membership.leave();
+    this.kill(node);
+  }
+
+  /** The distinct membership digests held by the live nodes (one when they agree). */
+  digests(): Set<string> {
+    return new Set(this.live().map((n) => n.membership.digest()));
+  }
+
+  /** Whether every live node holds exactly `count` alive members (self included); O(nodes). */
+  everyoneAlive(count: number): boolean {
+    return this.live().every((n) => n.aliveCount === count);
   }
 
   /** kill -9: the node stops and its address goes dark. */
@@ -131,7 +202,7 @@ export class Sim {
     for (let i = 0; i < n; i++) this.add();
     const seed = this.nodes[0]!;
     for (const node of this.nodes.slice(1)) void node.membership.join([seed.address]);
-    await this.until(() => this.everyoneSees((m) => m.state === 'alive', n), limitMs);
+    await this.until(() => this.everyoneAlive(n), limitMs);
   }
 
   /** Freezes a node for `ms` of virtual time. */
