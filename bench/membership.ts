@@ -26,6 +26,7 @@ import {
 } from './lib/membership-real.js';
 import { checkTargets, describeHost, render, s, summarize, type RealSize, type Results, type SimSize } from './lib/membership-report.js';
 import { DETECT_LIMIT_MS, JOIN_LIMIT_MS, type BytesResult, type SimJob, type SimJobResult, type StressResult, type Trial } from './lib/membership-sim.js';
+import { runBench } from './lib/run.js';
 import { ownChildPids } from './lib/system.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -300,27 +301,8 @@ function stopAll(): Promise<void> {
   return stopping;
 }
 
-// Last resort: only our own children, by pid (a node started but not yet handed back, for one).
-process.on('exit', () => {
+// Last resort: only our own children (a node started but not yet handed back, for one).
+await runBench(main, stopAll, () => {
   killGroups();
-  for (const pid of [...livePids(), ...ownChildPids()]) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+  return [...livePids(), ...ownChildPids()];
 });
-
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-  process.once(signal, () => void stopAll().finally(() => process.exit(code)));
-}
-
-try {
-  await main();
-} catch (e) {
-  console.error(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-  process.exitCode = 1;
-} finally {
-  await stopAll();
-}

@@ -9,6 +9,7 @@ import { ROOT } from '../test/helpers/process.js';
 import { closeAll, infoOnce, openIdle, preflight, waitForClients } from './lib/clients.js';
 import { redisBenchmark, type LoadCase } from './lib/load.js';
 import { checkTargets, render, summarize, type Memory, type Note, type Results, type Run } from './lib/report.js';
+import { runBench } from './lib/run.js';
 import { startHeck, startRedis, type Server, type ServerName } from './lib/servers.js';
 import { CLK_TCK, cpuTicks, describeMachine, ownChildPids, rssBytes } from './lib/system.js';
 
@@ -136,27 +137,6 @@ function stopAll(): Promise<void> {
   return stopping;
 }
 
-// Last resort when the process exits without stopAll having finished (a crash, or a child started
-// but not yet handed back, e.g. Heck hanging before `listening`): only our own children, by pid.
-process.on('exit', () => {
-  for (const pid of ownChildPids()) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
-});
-
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-  process.once(signal, () => void stopAll().finally(() => process.exit(code)));
-}
-
-try {
-  await main();
-} catch (e) {
-  console.error(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-  process.exitCode = 1;
-} finally {
-  await stopAll();
-}
+// The last resort covers a crash, or a child started but not yet handed back (e.g. Heck hanging
+// before `listening`).
+await runBench(main, stopAll, ownChildPids);
