@@ -277,6 +277,10 @@ export class Membership {
     if (this.leaving) return;
     const target = this.nextProbeTarget();
     if (target) this.probeNode(target);
+    // Suspects are checked every period, not only in their turn: each ping carries the suspicion
+    // (buddy system), so a suspect that can hear us again (after a pause or a partition heals)
+    // learns of it and refutes before the timer runs out.
+    for (const m of this.members.values()) if (m.state === 'suspect') this.probeNode(m);
   }
 
   /** One SWIM probe: ping, then ping-req through peers and a TCP ping, judged at the period's end. */
