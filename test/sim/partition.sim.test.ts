@@ -83,19 +83,16 @@ test('a one-way partition does not leave a permanently split view once it heals 
  * heal B's suspicions ran on, the buddy pings carrying them were ignored, and B declared healthy A
  * nodes dead (17 of 20 seeds at N = 10). Such a stale accusation is now answered with our alive.
  *
- * OPEN, seed 1 (4 of seeds 1-20 still show one death): A3 suspects B9 during the cut (A -> B is
- * blocked, so A's probes of B fail) and every suspect message about B9 sent then is lost on the
- * way to B. After the heal nothing tells B9: A3 is the accuser, so it does not probe B9 at once
- * (membership.ts onSuspect line 558 probes only on someone else's accusation), and B9's turn in
- * A3's round-robin (9 members x 450 ms) comes after the timer, shortened to its 1.8 s minimum by
- * the other A nodes' confirmations, has run out. A3 declares B9 dead at 2.4 s; B9 refutes 120 ms
- * later. Buddy-pinging every suspect once per probe period (probe(), line 276) gives 0 of 20.
+ * Seed 1 is a regression test too (found by it, fixed in 7452160, membership.ts probe()): A3
+ * suspected B9 during the cut (A -> B is blocked, so A's probes of B fail) and every suspect
+ * message about B9 sent then was lost on the way to B. After the heal nothing told B9: A3, the
+ * accuser, did not probe B9 at once, and B9's turn in A3's round-robin (9 members x 450 ms) came
+ * after the timer, shortened to its 1.8 s minimum by the other A nodes' confirmations, had run
+ * out, so A3 declared B9 dead at 2.4 s (4 of seeds 1-20). Suspects are now pinged every period,
+ * each ping carrying the suspicion, so B9 hears it and refutes in time.
  */
-for (const [seed, todo] of [
-  [304, undefined],
-  [1, 'open: nothing re-sends a suspicion to the suspect after the heal, so it cannot refute in time'],
-] as const) {
-  test(`a short one-way partition (under the suspicion timeout) is absorbed without deaths (seed ${seed})`, { todo }, async () => {
+for (const seed of [304, 1]) {
+  test(`a short one-way partition (under the suspicion timeout) is absorbed without deaths (seed ${seed})`, async () => {
     const sim = new Sim(seed);
     await sim.formCluster(10);
     const a = sim.nodes.slice(0, 5);
@@ -111,12 +108,12 @@ for (const [seed, todo] of [
   });
 }
 
-// OPEN (REFERENCE 4.7 target 7 at N = 100, missed on this seed; seeds 706, 707, 1001 take 9-10 s).
-// Everyone holds everyone alive 10 s after the heal, but node 0 still holds node 21 at
-// incarnation 1: node 21 refuted (incarnation 2) when it learned the other side held it dead, and
-// none of that alive's retransmits reached node 0, which had it alive already and gets no other
-// news of it. Only push-pull corrects that (every 90 s at N = 100), so one digest takes ~70 s.
-test('a 50/50 partition of 2 minutes at N = 100 heals into one view within 30 s (seed 701)', { todo: 'open: an incarnation-only difference left after the merge waits for push-pull (90 s at N = 100)' }, async (t) => {
+// REFERENCE 4.7 target 7 at N = 100. Regression test (found by it, fixed by 7452160 as a side
+// effect of probing suspects every period): everyone held everyone alive 7 s after the heal, but
+// node 0 still held node 21 at incarnation 1; node 21 had refuted (incarnation 2) when it learned
+// the other side held it dead, and none of that alive's retransmits reached node 0, which had it
+// alive already. Only push-pull (every 90 s at N = 100) corrected it: one digest after 70 s.
+test('a 50/50 partition of 2 minutes at N = 100 heals into one view within 30 s (seed 701)', async (t) => {
   const sim = new Sim(701);
   await sim.formCluster(100);
   const a = sim.nodes.slice(0, 50);
@@ -124,7 +121,7 @@ test('a 50/50 partition of 2 minutes at N = 100 heals into one view within 30 s 
   sim.network.partition(a.map((n) => n.address), b.map((n) => n.address));
   await sim.run(120_000);
   sim.network.heal();
-  // Gives up at 30 s (until throws), so the open case costs no more simulated time than needed.
+  // Gives up at 30 s (until throws), so a failure costs no more simulated time than needed.
   const alive = await sim.until(() => sim.everyoneAlive(100), 30_000, 20);
   t.diagnostic(`everyone alive everywhere ${alive} ms after heal`);
   const merged = alive + (await sim.until(() => sim.digests().size === 1, 30_000 - alive, 20));
