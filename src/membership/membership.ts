@@ -211,6 +211,9 @@ export class Membership {
           answered++;
           this.pendingSeeds.delete(addressKey(addr));
           this.announce();
+          // The seed's view may have been stale (others restarting at the same time); a second
+          // exchange, once their refutations have spread, picks up what the first one missed.
+          this.deps.clock.setTimeout(() => void (this.running && this.pushPull(addr, false)), this.deps.config.probeIntervalMs * 4);
         } else {
           this.pendingSeeds.set(addressKey(addr), addr);
         }
@@ -530,7 +533,8 @@ export class Membership {
     if (this.isBanned(s.id)) return;
     if (s.id === this.self.id) return this.answerAccusation(s.incarnation, s.from);
     const m = this.members.get(s.id);
-    if (!m || s.incarnation < m.incarnation) return;
+    if (!m) return;
+    if (s.incarnation < m.incarnation) return this.correctStale(m, s.from);
     if (m.suspicion) {
       // An independent accusation shortens the timer (Lifeguard); spread it further.
       if (m.suspicion.confirm(s.from)) this.broadcast(s.id, s);
@@ -566,7 +570,8 @@ export class Membership {
     if (this.isBanned(d.id)) return;
     if (d.id === this.self.id) return this.answerAccusation(d.incarnation, d.from);
     const m = this.members.get(d.id);
-    if (!m || d.incarnation < m.incarnation) return;
+    if (!m) return;
+    if (d.incarnation < m.incarnation) return this.correctStale(m, d.from);
     if (m.state === 'left' || (m.state === 'dead' && d.from !== d.id)) return;
     m.suspicion?.cancel();
     m.suspicion = null;
@@ -575,6 +580,17 @@ export class Membership {
     const next = d.from === d.id ? 'left' : 'dead';
     this.deps.logger.info(next === 'left' ? 'member_left' : 'member_failed', { id: d.id, by: d.from });
     this.setState(m, next);
+  }
+
+  /**
+   * An accusation older than what we know of a live member: its sender missed the refutation (a
+   * restart, lost packets). Tell the accuser what we know, or it would go on spreading stale news.
+   */
+  private correctStale(m: Entry, accuser: string): void {
+    if (m.state !== 'alive') return;
+    const to = this.members.get(accuser);
+    if (!to || to.id === this.self.id) return;
+    this.send(to, [encodeMessage({ type: 'alive', incarnation: m.incarnation, node: refOf(m), port: m.port })]);
   }
 
   private onForget(id: string, ttlMs: number): void {

@@ -105,20 +105,12 @@ test('restart after death: no flapping once the member is back (seed 412)', asyn
   assert.ok(sim.viewsOf(fresh.id).every((m) => m?.busPort === fresh.address.port && m.incarnation === incarnation));
 });
 
-// OPEN (REFERENCE 4.7 target 8). At 7452160 this seed takes 73.7 s and seed 436 17.8 s; of seeds
-// 431-444 the others take 0.4-7.2 s.
-// A restarted node (here node 30) joins through a seed that still holds the other restarted nodes
-// at their old addresses, so it starts with a stale view of a dozen of them. Their refutations
-// (alive at incarnation 2, new port) are gossiped with a retransmit limit while many peers still
-// address node 30 at its OLD port, so none reaches it. It then probes dead old addresses, and its
-// suspect and dead messages at incarnation 1 are dropped as stale by everyone who knows
-// incarnation 2 (membership.ts onSuspect/onDead, line 533: stale news about a THIRD party is never
-// answered, unlike stale news about ourselves). Only a push-pull fixes it: its own (60 s period at
-// N = 50, random first offset) picks a random member of its stale view and may hit a dead
-// address, as here at 13.6 s. Seed 436: node 5 misses node 4's refutation the same way. In a
-// scratch copy, answering a stale accusation of a third party with our newer alive for it, plus
-// one more push-pull with the join seed ~2 s after joining, gives all 14 seeds <= 6.5 s.
-test('mass restart: 25 of 50 nodes back on new ports are alive there everywhere within 10 s (seed 441)', { todo: 'open: a stale view of third parties after a mass restart is corrected only by a lucky push-pull' }, async (t) => {
+// REFERENCE 4.7 target 8. Regression seed: a restarted node joined through a seed that still held
+// the other restarted nodes at their old addresses and missed their refutations; its stale
+// accusations were dropped unanswered and only a push-pull (60 s period at N = 50) fixed its view
+// (73.7 s here). Now a stale accusation of a live third party is answered with our newer alive
+// (membership.ts correctStale) and a joiner repeats its push-pull with the seed ~2 s after joining.
+test('mass restart: 25 of 50 nodes back on new ports are alive there everywhere within 10 s (seed 441)', async (t) => {
   const sim = new Sim(441);
   await sim.formCluster(50);
   await sim.run(3_000);
