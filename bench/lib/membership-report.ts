@@ -85,7 +85,7 @@ export interface SimSize {
 export interface RealSize {
   n: number;
   heck: { trials: RealTrial[]; detect: Summary; detectFromLogs: Summary; firstSuspectFromLogs: Summary; cpuPercentPerNode: number; failures: string[] };
-  memberlist: MemberlistDetect | { ok: false; n: number; trials: number; reason: string; ms: number } | null;
+  memberlist: MemberlistDetect | null;
   derived: Derived;
 }
 
@@ -271,7 +271,7 @@ function realBlock(r: Results): string {
   const lines: string[] = [];
   lines.push('real processes on 127.0.0.1: kill -9 one node -> every survivor shows it dead');
   lines.push('Heck: bin/heck-server --profile lan, joined with CLUSTER MEET, CLUSTER NODES polled every 50 ms for `fail`;');
-  lines.push('memberlist: the anchor (DefaultLANConfig) via its `detect` script (its own 50 ms polling of NotifyLeave).');
+  lines.push('memberlist: the anchor (DefaultLANConfig) via its `detect` script, once per trial (its own 50 ms polling of NotifyLeave).');
   if (r.memberlistBuild && !r.memberlistBuild.ok) lines.push(`memberlist anchor NOT measured: ${r.memberlistBuild.reason}`);
   lines.push(
     table(
