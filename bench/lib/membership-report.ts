@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg, release } from 'node:os';
+import { ROOT } from '../../test/helpers/process.js';
 import type { Derived } from './membership-derived.js';
 import type { Build, MemberlistDetect, RealTrial } from './membership-real.js';
 import type { BytesResult, StressResult, Trial } from './membership-sim.js';
@@ -17,11 +18,14 @@ export interface Host {
   kernel: string;
   node: string;
   loadavg: number[];
+  /** The commit the code under test sits on, and how many files under src/ test/ bench/ differ from it. */
+  commit: string;
+  uncommittedFiles: number;
 }
 
 function sh(cmd: string, args: string[]): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], cwd: ROOT }).trim();
   } catch {
     return 'unknown';
   }
@@ -39,6 +43,9 @@ export function describeHost(): Host {
     // The `node` on PATH is the one bin/heck-server execs.
     node: sh('node', ['--version']),
     loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
+    // Read-only git: simulator figures are exact for one version of the code, so name it.
+    commit: sh('git', ['rev-parse', '--short', 'HEAD']),
+    uncommittedFiles: sh('git', ['status', '--porcelain', '--', 'src', 'test', 'bench', ':!bench/results']).split('\n').filter((l) => l.trim()).length,
   };
 }
 
@@ -169,6 +176,7 @@ function hostBlock(h: Host): string {
     `machine: ${h.cpus} cpus (nproc), ${h.cpuModel}, ${(h.memTotalBytes / 2 ** 30).toFixed(1)} GiB RAM, Linux ${h.kernel}`,
     `load average at start: ${h.loadavg.join(' ')}`,
     `node ${h.node}`,
+    `code: commit ${h.commit}${h.uncommittedFiles ? ` + ${h.uncommittedFiles} uncommitted file(s) under src/ test/ bench/` : ', clean'}`,
   ].join('\n');
 }
 
