@@ -6,7 +6,7 @@
  * bench/results/membership-latest.json. A report, not a gate: a missed target prints MISS and the
  * exit code stays 0 unless the bench itself broke.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -214,6 +214,7 @@ async function realPhase(observe: (o: string) => void): Promise<{ real: RealSize
     };
     real.push({ n, heck, memberlist, derived: derive(n) });
   }
+  if (build.ok) rmSync(build.binary, { force: true });
   return { real, build };
 }
 
