@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { Member } from '../membership/membership.js';
-import { NODE_ID_PATTERN } from '../membership/messages.js';
+import { NODE_ID_PATTERN } from '../runtime/bytes.js';
 import { parseIntArg } from '../resp/integer.js';
 import type { Address } from '../transport/transport.js';
 import { CommandError } from './errors.js';

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { ByteReader, ByteWriter, DecodeError } from '../runtime/bytes.js';
 
 /**
  * Membership wire format. A packet is `[u8 version][message]`; a message is `[u8 type][fields]`,
@@ -97,8 +98,6 @@ export interface Forget {
 
 export type Message = Ping | IndirectPing | Ack | Nack | Alive | Suspect | Dead | PushPull | User | Forget;
 
-const ID_BYTES = 20;
-export const NODE_ID_PATTERN = /^[0-9a-f]{40}$/;
 
 /** Encodes messages into one packet (compound when more than one). */
 export function encodePacket(messages: Buffer[]): Buffer {
@@ -108,7 +107,7 @@ export function encodePacket(messages: Buffer[]): Buffer {
   if (messages.length > MAX_COMPOUND || messages.some((m) => m.length > 0xffff)) {
     throw new RangeError(`a compound packet holds at most ${MAX_COMPOUND} messages of at most 65535 bytes`);
   }
-  const w = new Writer();
+  const w = new ByteWriter();
   w.u8(MessageType.compound);
   w.u8(messages.length);
   for (const m of messages) {
@@ -126,18 +125,18 @@ export const PACKET_OVERHEAD = 3;
 export const MAX_COMPOUND = 255;
 
 export function encodeMessage(m: Message): Buffer {
-  const w = new Writer();
+  const w = new ByteWriter();
   w.u8(MessageType[m.type]);
   switch (m.type) {
     case 'ping':
       w.u32(m.seq);
       w.id(m.targetId);
-      w.node(m.source);
+      writeNode(w, m.source);
       break;
     case 'indirectPing':
       w.u32(m.seq);
-      w.node(m.target);
-      w.node(m.source);
+      writeNode(w, m.target);
+      writeNode(w, m.source);
       w.u8(m.wantNack ? 1 : 0);
       break;
     case 'ack':
@@ -146,7 +145,7 @@ export function encodeMessage(m: Message): Buffer {
       break;
     case 'alive':
       w.u32(m.incarnation);
-      w.node(m.node);
+      writeNode(w, m.node);
       w.u16(m.port);
       break;
     case 'suspect':
@@ -159,7 +158,7 @@ export function encodeMessage(m: Message): Buffer {
       w.u8(m.join ? 1 : 0);
       w.u32(m.members.length);
       for (const r of m.members) {
-        w.node(r.node);
+        writeNode(w, r.node);
         w.u16(r.port);
         w.u32(r.incarnation);
         w.u8(STATES.indexOf(r.state));
@@ -182,7 +181,7 @@ export function encodeMessage(m: Message): Buffer {
 export function decodePacket(packet: Buffer): Message[] | null {
   if (packet.length < 2 || packet[0] !== PROTOCOL_VERSION) return null;
   try {
-    const r = new Reader(packet, 1);
+    const r = new ByteReader(packet, 1);
     if (packet[1] !== MessageType.compound) {
       const m = readMessage(r);
       return m ? [m] : [];
@@ -192,7 +191,7 @@ export function decodePacket(packet: Buffer): Message[] | null {
     const out: Message[] = [];
     for (let i = 0; i < count; i++) {
       const len = r.u16();
-      const part = new Reader(r.bytes(len), 0);
+      const part = new ByteReader(r.bytes(len), 0);
       const m = readMessage(part);
       if (m) out.push(m);
     }
@@ -206,7 +205,7 @@ export function decodePacket(packet: Buffer): Message[] | null {
 /** One message on its own (stream requests and replies carry exactly one). */
 export function decodeMessage(data: Buffer): Message | null {
   try {
-    return readMessage(new Reader(data, 0));
+    return readMessage(new ByteReader(data, 0));
   } catch (e) {
     if (e instanceof DecodeError) return null;
     throw e;
@@ -214,31 +213,29 @@ export function decodeMessage(data: Buffer): Message | null {
 }
 
 /** Reads one message; null for a type this version does not know (skipped, not an error). */
-function readMessage(r: Reader): Message | null {
+function readMessage(r: ByteReader): Message | null {
   const type = r.u8();
   switch (type) {
     case MessageType.ping:
-      return { type: 'ping', seq: r.u32(), targetId: r.id(), source: r.node() };
+      return { type: 'ping', seq: r.u32(), targetId: r.id(), source: readNode(r) };
     case MessageType.indirectPing:
-      return { type: 'indirectPing', seq: r.u32(), target: r.node(), source: r.node(), wantNack: r.u8() === 1 };
+      return { type: 'indirectPing', seq: r.u32(), target: readNode(r), source: readNode(r), wantNack: r.u8() === 1 };
     case MessageType.ack:
       return { type: 'ack', seq: r.u32() };
     case MessageType.nack:
       return { type: 'nack', seq: r.u32() };
     case MessageType.alive:
-      return { type: 'alive', incarnation: r.u32(), node: r.node(), port: r.u16() };
+      return { type: 'alive', incarnation: r.u32(), node: readNode(r), port: r.u16() };
     case MessageType.suspect:
       return { type: 'suspect', incarnation: r.u32(), id: r.id(), from: r.id() };
     case MessageType.dead:
       return { type: 'dead', incarnation: r.u32(), id: r.id(), from: r.id() };
     case MessageType.pushPull: {
       const join = r.u8() === 1;
-      const count = r.u32();
-      // Each record takes at least 30 bytes: a count the data cannot hold is a lie.
-      if (count > r.remaining() / 30) throw new DecodeError();
+      const count = r.count(30);
       const members: MemberRecord[] = [];
       for (let i = 0; i < count; i++) {
-        const node = r.node();
+        const node = readNode(r);
         const port = r.u16();
         const incarnation = r.u32();
         const state = STATES[r.u8()];
@@ -258,99 +255,19 @@ function readMessage(r: Reader): Message | null {
   }
 }
 
-class DecodeError extends Error {}
-
-class Reader {
-  constructor(
-    private readonly buf: Buffer,
-    private pos: number,
-  ) {}
-
-  remaining(): number {
-    return this.buf.length - this.pos;
-  }
-
-  private need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new DecodeError();
-  }
-
-  u8(): number {
-    this.need(1);
-    return this.buf[this.pos++]!;
-  }
-
-  u16(): number {
-    this.need(2);
-    const v = this.buf.readUInt16BE(this.pos);
-    this.pos += 2;
-    return v;
-  }
-
-  u32(): number {
-    this.need(4);
-    const v = this.buf.readUInt32BE(this.pos);
-    this.pos += 4;
-    return v;
-  }
-
-  bytes(n: number): Buffer {
-    this.need(n);
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
-
-  id(): string {
-    return this.bytes(ID_BYTES).toString('hex');
-  }
-
-  /** A node reference; the host must be an IP literal and the port non-zero, so noise is rejected. */
-  node(): NodeRef {
-    const id = this.id();
-    const host = this.bytes(this.u8()).toString('latin1');
-    const busPort = this.u16();
-    if (isIP(host) === 0 || busPort === 0) throw new DecodeError();
-    return { id, host, busPort };
-  }
+/** A node reference; the host must be an IP literal and the port non-zero, so noise is rejected. */
+function readNode(r: ByteReader): NodeRef {
+  const id = r.id();
+  const host = r.bytes(r.u8()).toString('latin1');
+  const busPort = r.u16();
+  if (isIP(host) === 0 || busPort === 0) throw new DecodeError();
+  return { id, host, busPort };
 }
 
-class Writer {
-  private parts: Buffer[] = [];
-
-  u8(v: number): void {
-    this.parts.push(Buffer.from([v & 0xff]));
-  }
-
-  u16(v: number): void {
-    const b = Buffer.allocUnsafe(2);
-    b.writeUInt16BE(v & 0xffff);
-    this.parts.push(b);
-  }
-
-  u32(v: number): void {
-    const b = Buffer.allocUnsafe(4);
-    b.writeUInt32BE(v >>> 0);
-    this.parts.push(b);
-  }
-
-  bytes(b: Buffer): void {
-    this.parts.push(b);
-  }
-
-  id(id: string): void {
-    if (!NODE_ID_PATTERN.test(id)) throw new Error(`not a node id: ${id}`);
-    this.parts.push(Buffer.from(id, 'hex'));
-  }
-
-  node(n: NodeRef): void {
-    this.id(n.id);
-    const host = Buffer.from(n.host, 'utf8').subarray(0, 255);
-    this.u8(host.length);
-    this.bytes(host);
-    this.u16(n.busPort);
-  }
-
-  done(): Buffer {
-    return Buffer.concat(this.parts);
-  }
+function writeNode(w: ByteWriter, n: NodeRef): void {
+  w.id(n.id);
+  const host = Buffer.from(n.host, 'utf8').subarray(0, 255);
+  w.u8(host.length);
+  w.bytes(host);
+  w.u16(n.busPort);
 }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NODE_ID_PATTERN } from '../membership/messages.js';
+import { NODE_ID_PATTERN } from '../runtime/bytes.js';
 import type { Random } from '../runtime/random.js';
 import { writeFileAtomic } from './files.js';
 
