@@ -62,6 +62,8 @@ export interface MembershipDeps {
 
 export type ChangeListener = (member: Member, previous: MemberState | null) => void;
 export type UserHandler = (payload: Buffer, from: Address) => void;
+/** Answers another subsystem's stream request; a rejection closes the stream without a reply. */
+export type UserRequestHandler = (payload: Buffer, from: Address) => Promise<Buffer>;
 
 interface Entry extends Member {
   suspicion: Suspicion | null;
@@ -94,11 +96,18 @@ export class Membership {
   private readonly members = new Map<string, Entry>();
   private readonly self: Entry;
   private readonly queue: BroadcastQueue;
+  /**
+   * Other subsystems' broadcasts queue apart, behind membership's own: a burst of replication
+   * deltas (a bulk load) must never push membership news out of a bounded queue.
+   */
+  private readonly userQueue: BroadcastQueue;
+  private gossipScheduled = false;
   private readonly awareness: Awareness;
   private readonly acks = new Map<number, AckWaiter>();
   private readonly bans = new Map<string, number>();
   private readonly changeListeners: ChangeListener[] = [];
   private readonly userHandlers = new Map<number, UserHandler>();
+  private readonly userRequestHandlers = new Map<number, UserRequestHandler>();
   /** Addresses given to join() that have not answered yet; retried with the dead. */
   private readonly pendingSeeds = new Map<string, Address>();
   private probeOrder: string[] = [];
@@ -123,6 +132,7 @@ export class Membership {
     };
     this.members.set(self.id, this.self);
     this.queue = new BroadcastQueue({ retransmitMult: deps.config.retransmitMult, numNodes: () => this.members.size });
+    this.userQueue = new BroadcastQueue({ retransmitMult: deps.config.retransmitMult, numNodes: () => this.members.size });
     this.awareness = new Awareness(deps.config.awarenessMaxMultiplier);
     deps.transport.onPacket((from, data) => this.receivePacket(from, data));
     deps.transport.onRequest((from, data) => this.answerRequest(from, data));
@@ -172,8 +182,34 @@ export class Membership {
     this.userHandlers.set(channel, handler);
   }
 
-  broadcastUser(channel: number, payload: Buffer, key?: string): void {
-    this.queue.queue({ ...(key ? { key: `user:${channel}:${key}` } : {}), message: encodeMessage({ type: 'user', channel, payload }) });
+  /**
+   * Queues a broadcast for gossip (a newer one with the same key replaces it) and starts a gossip
+   * round at once instead of at the next tick: news that readers wait for goes out now.
+   */
+  broadcastUser(channel: number, payload: Buffer, key?: string): boolean {
+    const message = encodeMessage({ type: 'user', channel, payload });
+    // Too large for any packet: it would sit in the queue unsent. Streams must carry it instead.
+    if (message.length + PACKET_OVERHEAD + COMPOUND_OVERHEAD > this.deps.packetBudget) return false;
+    this.userQueue.queue({ ...(key ? { key: `${channel}:${key}` } : {}), message });
+    if (this.gossipScheduled || !this.running) return true;
+    this.gossipScheduled = true;
+    this.deps.clock.setTimeout(() => {
+      this.gossipScheduled = false;
+      if (this.running) this.gossip();
+    }, 0);
+    return true;
+  }
+
+  onUserRequest(channel: number, handler: UserRequestHandler): void {
+    this.userRequestHandlers.set(channel, handler);
+  }
+
+  /** One request/reply exchange with a member over a stream, for another subsystem. */
+  requestUser(memberId: string, channel: number, payload: Buffer): Promise<Buffer> {
+    const m = this.members.get(memberId);
+    if (!m) return Promise.reject(new Error(`unknown member ${memberId}`));
+    const request = encodeMessage({ type: 'user', channel, payload });
+    return this.deps.transport.request(busAddress(m), request, this.deps.config.requestTimeoutMs);
   }
 
   list(): Member[] {
@@ -190,7 +226,7 @@ export class Membership {
   }
 
   queuedBroadcasts(): number {
-    return this.queue.length;
+    return this.queue.length + this.userQueue.length;
   }
 
   /** Equal on every node once they agree on who is in which state at which incarnation. */
@@ -353,7 +389,7 @@ export class Membership {
   // ---- gossip, push-pull, reconnect ------------------------------------------------------------
 
   private gossip(): void {
-    if (this.queue.length === 0) return;
+    if (this.queue.length === 0 && this.userQueue.length === 0) return;
     const { config, clock } = this.deps;
     const now = clock.now();
     const targets = this.pickRandom(config.gossipNodes, (m) =>
@@ -430,6 +466,10 @@ export class Membership {
       const reply = encodeMessage({ type: 'pushPull', join: false, members: this.records() });
       this.merge(m.members);
       return reply;
+    }
+    if (m?.type === 'user') {
+      const handler = this.userRequestHandlers.get(m.channel);
+      if (handler) return handler(m.payload, from);
     }
     this.stats.malformed++;
     throw new Error(`unexpected request from ${addressKey(from)}`);
@@ -681,6 +721,8 @@ export class Membership {
     for (const m of messages) used += m.length + COMPOUND_OVERHEAD;
     const room = this.deps.packetBudget - used;
     const extra = messages.length < MAX_COMPOUND && room > 0 ? this.queue.take(COMPOUND_OVERHEAD, room) : [];
+    const userRoom = room - extra.reduce((n, b) => n + b.length + COMPOUND_OVERHEAD, 0);
+    if (messages.length + extra.length < MAX_COMPOUND && userRoom > 0) extra.push(...this.userQueue.take(COMPOUND_OVERHEAD, userRoom));
     const all = [...messages, ...extra].slice(0, MAX_COMPOUND);
     if (all.length === 0) return;
     const packet = encodePacket(all);

@@ -6,6 +6,8 @@ import { silentLogger } from '../../src/runtime/logger.js';
 import { SeededRandom } from '../../src/runtime/random.js';
 import { VirtualClock } from '../../src/runtime/virtual-clock.js';
 import { MemoryNetwork, type LinkConditions, type MemoryTransport } from '../../src/transport/memory.js';
+import { Replica } from '../../src/replication/replica.js';
+import { Replicator, type ReplicationTimers } from '../../src/replication/replicator.js';
 import { MAX_PACKET_BYTES, type Address, type PacketHandler, type RequestHandler, type Transport } from '../../src/transport/transport.js';
 
 export interface SimNode {
@@ -18,6 +20,16 @@ export interface SimNode {
   freeze: Freezer;
   /** Members this node holds alive (itself included), kept up to date from its change events. */
   aliveCount: number;
+  /** Present when the sim replicates: the node's CRDT state and its replication. */
+  replica?: Replica;
+  replicator?: Replicator;
+}
+
+/** Replication in a sim: its timers and the tombstone grace period. */
+export interface SimReplication extends ReplicationTimers {
+  tombstoneGraceMs: number;
+  /** Offset of each node's wall clock from the virtual one (clock skew), by node index. */
+  wallSkewMs?: (index: number) => number;
 }
 
 /** One state change as one node saw it, for watch(). */
@@ -103,6 +115,9 @@ export class Sim {
   readonly network: MemoryNetwork;
   readonly nodes: SimNode[] = [];
   private readonly watchers: ((c: Change) => void)[] = [];
+  /** Each node's durable log, by id: what survives a kill and is replayed on restart. */
+  readonly disks = new Map<string, Buffer[]>();
+  replication: SimReplication | null = null;
   private injectors = 0;
 
   constructor(
@@ -143,6 +158,7 @@ export class Sim {
     });
     membership.start();
     const node: SimNode = { index, id, address, membership, alive: true, freeze, aliveCount: 1 };
+    if (this.replication) this.attachReplication(node, freeze);
     membership.onChange((member, previous) => {
       if (previous === 'alive') node.aliveCount--;
       if (member.state === 'alive') node.aliveCount++;
@@ -152,6 +168,51 @@ export class Sim {
     });
     if (index >= this.nodes.length) this.nodes.push(node);
     return node;
+  }
+
+  /** Gives every node booted from now on a replica, persisted to its in-memory disk. */
+  replicate(options: SimReplication): this {
+    this.replication = options;
+    return this;
+  }
+
+  private attachReplication(node: SimNode, freeze: Freezer): void {
+    const options = this.replication!;
+    const disk = this.disks.get(node.id) ?? [];
+    this.disks.set(node.id, disk);
+    const skew = options.wallSkewMs?.(node.index) ?? 0;
+    const clock = freeze.clock(this.clock);
+    const replica = new Replica({
+      nodeId: node.id,
+      wallNow: () => this.clock.wallNow() + skew,
+      tombstoneGraceMs: options.tombstoneGraceMs,
+      maxClockAheadMs: 60_000,
+      persist: (p) => disk.push(p),
+    });
+    replica.load([...disk]);
+    const m = node.membership;
+    const replicator = new Replicator({
+      replica,
+      bus: {
+        broadcastUser: (c, p, k) => m.broadcastUser(c, p, k),
+        onUser: (c, h) => m.onUser(c, h),
+        requestUser: (id, c, p) => m.requestUser(id, c, p),
+        onUserRequest: (c, h) => m.onUserRequest(c, h),
+        alivePeers: () => m.list().filter((x) => x.id !== node.id && x.state === 'alive').map((x) => x.id),
+      },
+      clock,
+      random: new SeededRandom(this.seed * 31 + node.index),
+      logger: silentLogger,
+      timers: options,
+    });
+    replicator.start();
+    node.replica = replica;
+    node.replicator = replicator;
+  }
+
+  /** The distinct root digests of one set over the live nodes (one when they agree). */
+  setDigests(name: 'origins' | 'health'): Set<string> {
+    return new Set(this.live().map((n) => n.replica![name].set.root().join(':')));
   }
 
   /** Calls `fn` for every state change any node (present or future) sees from now on. */
@@ -193,6 +254,7 @@ export class Sim {
   /** kill -9: the node stops and its address goes dark. */
   kill(node: SimNode): void {
     node.membership.stop();
+    node.replicator?.stop();
     this.network.detach(node.address);
     node.alive = false;
   }

@@ -1,0 +1,205 @@
+import { createHash } from 'node:crypto';
+import { compareStamps, type Stamp } from './hlc.js';
+
+/**
+ * A last-writer-wins element set in the manner of Roshi: every element has an add stamp or a
+ * remove stamp, and the element is present when its newest add is newer than its newest remove.
+ * Only the newest record of each element matters, so one record per element is kept (an add or a
+ * tombstone), and one comparator decides local writes, gossip, anti-entropy and replay alike.
+ * Merging is commutative, associative and idempotent: replicas that saw the same records in any
+ * order, any number of times, hold the same state.
+ */
+export interface Entry<V> {
+  readonly id: string;
+  readonly stamp: Stamp;
+  readonly removed: boolean;
+  /** The value of an add; null for a remove. */
+  readonly value: V | null;
+  /** The value as replicated and stored (empty for a remove): the last tie-break. */
+  readonly bytes: Buffer;
+}
+
+/**
+ * Whether record a supersedes record b of the same element. Newer stamp wins; on equal stamps a
+ * remove beats an add (Roshi's rule, in any arrival order); equal stamps and kinds can only be
+ * the same write, but the value bytes still decide so that the order stays total.
+ */
+export function beats<V>(a: Entry<V>, b: Entry<V>): boolean {
+  const c = compareStamps(a.stamp, b.stamp);
+  if (c !== 0) return c > 0;
+  if (a.removed !== b.removed) return a.removed;
+  return Buffer.compare(a.bytes, b.bytes) > 0;
+}
+
+/** Shape of the digest tree: 64 top buckets of 64 leaves; an element's leaf comes from its id. */
+export const TOPS = 64;
+export const LEAVES_PER_TOP = 64;
+export const LEAVES = TOPS * LEAVES_PER_TOP;
+
+/** A digest is 64 bits kept as two 32-bit halves, so XOR stays in plain numbers. */
+export type Digest = [number, number];
+
+export type MergeResult = 'applied' | 'stale' | 'refused';
+
+interface Slot<V> {
+  entry: Entry<V>;
+  leaf: number;
+  hi: number;
+  lo: number;
+}
+
+export class LwwSet<V> {
+  private readonly slots = new Map<string, Slot<V>>();
+  /** XOR of the record hashes in each leaf: [hi, lo] at 2i, 2i + 1. */
+  private readonly leaves = new Uint32Array(LEAVES * 2);
+  private readonly leafIds: (Set<string> | undefined)[] = new Array(LEAVES);
+  private present = 0;
+  private liveHi = 0;
+  private liveLo = 0;
+
+  /** Elements present (added and not removed since). */
+  get size(): number {
+    return this.present;
+  }
+
+  /** Records held, tombstones included. */
+  get records(): number {
+    return this.slots.size;
+  }
+
+  get(id: string): Entry<V> | undefined {
+    return this.slots.get(id)?.entry;
+  }
+
+  /** The element's value if it is present. */
+  value(id: string): V | undefined {
+    const e = this.slots.get(id)?.entry;
+    return e && !e.removed ? e.value! : undefined;
+  }
+
+  *entries(): IterableIterator<Entry<V>> {
+    for (const s of this.slots.values()) yield s.entry;
+  }
+
+  /**
+   * Merges one record. `refuseUnknownBefore` guards against resurrection after tombstone garbage
+   * collection: a record older than it, for an element we hold nothing about, may be an add whose
+   * tombstone we already collected, so it is refused (see docs/replication.md).
+   */
+  merge(entry: Entry<V>, refuseUnknownBefore = -Infinity): MergeResult {
+    const old = this.slots.get(entry.id);
+    if (!old) {
+      if (entry.stamp.wall < refuseUnknownBefore) return 'refused';
+      const leaf = leafOf(entry.id);
+      (this.leafIds[leaf] ??= new Set()).add(entry.id);
+      this.put({ entry, leaf, hi: 0, lo: 0 });
+      return 'applied';
+    }
+    if (!beats(entry, old.entry)) return 'stale';
+    this.unhash(old);
+    old.entry = entry;
+    this.put(old);
+    return 'applied';
+  }
+
+  /** Drops tombstones stamped before `beforeWall`; returns how many. */
+  collect(beforeWall: number): number {
+    let dropped = 0;
+    for (const [id, s] of this.slots) {
+      if (!s.entry.removed || s.entry.stamp.wall >= beforeWall) continue;
+      this.unhash(s);
+      this.slots.delete(id);
+      this.leafIds[s.leaf]!.delete(id);
+      dropped++;
+    }
+    return dropped;
+  }
+
+  /** Forgets everything held about an element (the other side of a refused record). */
+  drop(id: string): void {
+    const s = this.slots.get(id);
+    if (!s) return;
+    this.unhash(s);
+    this.slots.delete(id);
+    this.leafIds[s.leaf]!.delete(id);
+  }
+
+  /** Digest of every record, tombstones included. */
+  root(): Digest {
+    let hi = 0;
+    let lo = 0;
+    for (let i = 0; i < LEAVES * 2; i += 2) {
+      hi ^= this.leaves[i]!;
+      lo ^= this.leaves[i + 1]!;
+    }
+    return [hi >>> 0, lo >>> 0];
+  }
+
+  /** Digests of the 64 top buckets, as 128 numbers (hi, lo pairs). */
+  tops(): Uint32Array {
+    const out = new Uint32Array(TOPS * 2);
+    for (let leaf = 0; leaf < LEAVES; leaf++) {
+      const t = Math.floor(leaf / LEAVES_PER_TOP) * 2;
+      out[t] ^= this.leaves[leaf * 2]!;
+      out[t + 1] ^= this.leaves[leaf * 2 + 1]!;
+    }
+    return out;
+  }
+
+  /** Digests of one top bucket's 64 leaves. */
+  leavesOf(top: number): Uint32Array {
+    const start = top * LEAVES_PER_TOP * 2;
+    return this.leaves.slice(start, start + LEAVES_PER_TOP * 2);
+  }
+
+  entriesInLeaf(leaf: number): Entry<V>[] {
+    const ids = this.leafIds[leaf];
+    return ids ? [...ids].map((id) => this.slots.get(id)!.entry) : [];
+  }
+
+  /** Digest of the present elements only: what readers see, equal on replicas that agree. */
+  liveDigest(): string {
+    return hex32(this.liveHi) + hex32(this.liveLo);
+  }
+
+  private put(s: Slot<V>): void {
+    this.slots.set(s.entry.id, s);
+    [s.hi, s.lo] = recordHash(s.entry);
+    this.leaves[s.leaf * 2] ^= s.hi;
+    this.leaves[s.leaf * 2 + 1] ^= s.lo;
+    if (!s.entry.removed) {
+      this.present++;
+      this.liveHi = (this.liveHi ^ s.hi) >>> 0;
+      this.liveLo = (this.liveLo ^ s.lo) >>> 0;
+    }
+  }
+
+  private unhash(s: Slot<V>): void {
+    this.leaves[s.leaf * 2] ^= s.hi;
+    this.leaves[s.leaf * 2 + 1] ^= s.lo;
+    if (!s.entry.removed) {
+      this.present--;
+      this.liveHi = (this.liveHi ^ s.hi) >>> 0;
+      this.liveLo = (this.liveLo ^ s.lo) >>> 0;
+    }
+  }
+}
+
+/** The leaf of an element: fixed forever by its id (the first 12 bits of SHA-1), as peers must agree. */
+export function leafOf(id: string): number {
+  const h = createHash('sha1').update(id).digest();
+  return ((h[0]! << 4) | (h[1]! >> 4)) % LEAVES;
+}
+
+/**
+ * A record's hash covers its id, stamp and kind, not its value: a stamp names one write, and a
+ * newer version that adds fields to values must not make replicas disagree about equal records.
+ */
+function recordHash(e: Entry<unknown>): Digest {
+  const h = createHash('sha1')
+    .update(`${e.id}\0${e.stamp.wall}\0${e.stamp.counter}\0${e.stamp.node}\0${e.removed ? 1 : 0}`)
+    .digest();
+  return [h.readUInt32BE(0), h.readUInt32BE(4)];
+}
+
+const hex32 = (n: number) => (n >>> 0).toString(16).padStart(8, '0');

@@ -1,0 +1,78 @@
+import { ByteReader, ByteWriter, DecodeError } from '../runtime/bytes.js';
+import { MAX_STAMP_WALL } from './hlc.js';
+import type { Entry } from './lww-set.js';
+
+/**
+ * One record of an LWW set as it travels on the bus and sits on disk (format version 1):
+ * `[u16 id length][id, UTF-8][u48 wall][u32 counter][20-byte node][u8 flags: 1 = remove]
+ * [u32 value length][value]`. Values are the set's own encoding (JSON for origins and verdicts).
+ */
+export interface ValueCodec<V> {
+  encode(value: V): Buffer;
+  /** null when the bytes are not a valid value (a hostile or broken peer): the record is dropped. */
+  decode(bytes: Buffer): V | null;
+}
+
+export const MAX_ID_BYTES = 256;
+/** Values larger than this are refused, on the bus and from commands alike. */
+export const MAX_VALUE_BYTES = 64 * 1024;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function writeEntry(w: ByteWriter, e: Entry<unknown>): void {
+  const id = Buffer.from(e.id, 'utf8');
+  w.u16(id.length);
+  w.bytes(id);
+  w.u48(e.stamp.wall);
+  w.u32(e.stamp.counter);
+  w.id(e.stamp.node);
+  w.u8(e.removed ? 1 : 0);
+  w.u32(e.bytes.length);
+  w.bytes(e.bytes);
+}
+
+/**
+ * Reads one record. Framing errors throw DecodeError (the whole input is dropped); a record that
+ * is well framed but not valid (bad id, bad value) reads as null and is skipped alone.
+ */
+export function readEntry<V>(r: ByteReader, codec: ValueCodec<V>): Entry<V> | null {
+  const idBytes = r.bytes(r.u16());
+  const wall = r.u48();
+  const counter = r.u32();
+  const node = r.id();
+  const flags = r.u8();
+  const len = r.u32();
+  if (len > MAX_VALUE_BYTES) throw new DecodeError();
+  const bytes = r.bytes(len);
+  const id = validId(idBytes);
+  if (id === null || flags > 1 || wall > MAX_STAMP_WALL) return null;
+  const stamp = { wall, counter, node };
+  if (flags === 1) return len === 0 ? { id, stamp, removed: true, value: null, bytes } : null;
+  const value = codec.decode(bytes);
+  return value === null ? null : { id, stamp, removed: false, value, bytes: Buffer.from(bytes) };
+}
+
+/** Element ids: 1 to 256 bytes of UTF-8, no whitespace or control characters. */
+export function validId(bytes: Buffer): string | null {
+  if (bytes.length === 0 || bytes.length > MAX_ID_BYTES) return null;
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return null;
+  }
+  return /[\s\p{Cc}]/u.test(text) ? null : text;
+}
+
+/** Values as JSON, checked by `parse` (which returns null for anything it does not accept). */
+export function jsonCodec<V>(parse: (value: unknown) => V | null): ValueCodec<V> {
+  return {
+    encode: (value) => Buffer.from(JSON.stringify(value)),
+    decode(bytes) {
+      try {
+        return parse(JSON.parse(bytes.toString('utf8')));
+      } catch {
+        return null;
+      }
+    },
+  };
+}
