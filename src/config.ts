@@ -37,6 +37,8 @@ export interface Config {
   protoMaxBulkLenBytes: number;
   outputLimitNormal: OutputLimit;
   outputLimitPubsub: OutputLimit;
+  /** Seconds a removed origin's tombstone is kept before it is garbage-collected. */
+  tombstoneGraceSec: number;
 }
 
 export class ConfigError extends Error {
@@ -145,6 +147,7 @@ export const PARAMS: readonly Param[] = [
   p({ name: 'proto-max-bulk-len', key: 'protoMaxBulkLenBytes', mutable: true, help: 'longest bulk string in a request', parse: size(MB), format: String }),
   p({ name: 'client-output-buffer-limit-normal', key: 'outputLimitNormal', mutable: true, help: 'hard soft seconds for ordinary clients (0 = none)', parse: outputLimit, format: formatLimit }),
   p({ name: 'client-output-buffer-limit-pubsub', key: 'outputLimitPubsub', mutable: true, help: 'hard soft seconds for subscribers', parse: outputLimit, format: formatLimit }),
+  p({ name: 'tombstone-grace', key: 'tombstoneGraceSec', mutable: false, help: 'seconds removals are remembered; a node away longer must not bring old state back (docs/replication.md)', parse: int(60, 10 * 365 * 86400), format: String }),
 ];
 
 export function defaultConfig(): Config {
@@ -164,6 +167,7 @@ export function defaultConfig(): Config {
     protoMaxBulkLenBytes: 512 * MB,
     outputLimitNormal: { hardBytes: 0, softBytes: 0, softSeconds: 0 },
     outputLimitPubsub: { hardBytes: 32 * MB, softBytes: 8 * MB, softSeconds: 60 },
+    tombstoneGraceSec: 7 * 86400,
   };
 }
 

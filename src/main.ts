@@ -36,6 +36,7 @@ async function main(): Promise<void> {
     await starting;
   } catch (e) {
     logger.error('start_failed', { error: (e as Error).message });
+    process.stderr.write(`heck-server: ${(e as Error).message}\n`);
     process.exit(1);
   }
 }

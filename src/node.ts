@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { arch, platform, release } from 'node:os';
 import { clusterCommands } from './commands/cluster.js';
+import { heckCommands } from './commands/heck.js';
 import { Dispatcher } from './commands/dispatch.js';
 import { connectionCommands } from './commands/connection.js';
 import { pubsubCommands } from './commands/pubsub.js';
@@ -16,6 +17,10 @@ import { PubSubHub } from './server/pubsub.js';
 import { RespServer } from './server/server.js';
 import { loadOrCreateNodeId } from './store/identity.js';
 import { loadPeers, savePeers } from './store/peers.js';
+import { StateStore } from './store/state-store.js';
+import { Replica } from './replication/replica.js';
+import { REPLICATION_PROFILES, Replicator } from './replication/replicator.js';
+import { originEvent, ORIGINS_CHANNEL } from './replication/events.js';
 import { Keyring } from './transport/keyring.js';
 import { MAX_SECURE_PACKET_BYTES, SecureTransport } from './transport/secure.js';
 import { MAX_PACKET_BYTES, type Transport } from './transport/transport.js';
@@ -37,9 +42,17 @@ export interface RunningNode {
   readonly id: string;
   readonly hub: PubSubHub;
   readonly membership: Membership;
+  readonly replica: Replica;
+  readonly replicator: Replicator;
   /** Graceful stop: no new clients, replies owed are sent, then every connection closes. */
   stop(): Promise<void>;
 }
+
+/** A peer's clock this far ahead of ours is not followed (see Hlc). */
+const MAX_CLOCK_AHEAD_MS = 60_000;
+const COMPACT_CHECK_MS = 5_000;
+
+const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 /**
  * The composition root: the one place where the real clock, randomness and sockets are created and
@@ -52,9 +65,37 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
   mkdirSync(config.dir, { recursive: true });
   const nodeId = loadOrCreateNodeId(config.dir, random);
 
+  // The replicated state, replayed from disk before anything can change it.
+  const loadStart = clock.now();
+  const { store, payloads } = StateStore.open(config.dir, { logger });
+  let writeFailure: string | null = null;
+  const replica = new Replica({
+    nodeId,
+    wallNow: () => clock.wallNow(),
+    tombstoneGraceMs: config.tombstoneGraceSec * 1000,
+    maxClockAheadMs: MAX_CLOCK_AHEAD_MS,
+    persist: (payload) => store.append(payload),
+  });
+  const skipped = replica.load(payloads);
+  logger.info('state_loaded', {
+    origins: replica.origins.set.size,
+    records: replica.origins.set.records + replica.health.set.records,
+    skipped,
+    ms: Math.round(clock.now() - loadStart),
+  });
+  const durable = () =>
+    store.synced().catch((e: unknown) => {
+      writeFailure ??= String((e as Error)?.message ?? e);
+      throw e;
+    });
+
   const startedAt = clock.now();
   const runId = random.bytes(20).toString('hex');
   const hub = new PubSubHub();
+  replica.origins.onChange((after, before) => {
+    const event = originEvent(after, before);
+    if (event) hub.publish(ORIGINS_CHANNEL, event);
+  });
   let stopping: Promise<void> | null = null;
 
   const table = new CommandTable();
@@ -127,7 +168,13 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
       { name: 'Persistence', inDefault: true, fields: () => [
         ['loading', 0],
         ['rdb_changes_since_last_save', 0],
-        ['aof_enabled', 0],
+        ['aof_enabled', 1],
+        ['aof_last_write_status', writeFailure === null ? 'ok' : 'err'],
+        ['state_log_bytes', store.stats.logBytes],
+        ['state_snapshot_bytes', store.stats.snapshotBytes],
+        ['state_appends', store.stats.appends],
+        ['state_fsyncs', store.stats.syncs],
+        ['state_compactions', store.stats.compactions],
       ] },
       { name: 'Stats', inDefault: true, fields: () => [
         ['total_connections_received', server.stats.connectionsReceived],
@@ -168,6 +215,10 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
         ['data_dir', config.dir],
         ['cluster_key', config.clusterKey ? 'on' : 'off'],
         ...membershipFields(),
+        ['origins', replica.origins.set.size],
+        ['origin_tombstones', replica.origins.set.records - replica.origins.set.size],
+        ['verdicts', replica.health.set.size],
+        ...Object.entries(replicator?.stats ?? {}).map(([k, v]): [string, number] => [snake(k), v]),
       ] },
     ];
   };
@@ -204,7 +255,7 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
         dispatcher.totalCommands = 0;
         Object.assign(server.stats, { connectionsReceived: 0, rejectedConnections: 0, netInputBytes: 0, netOutputBytes: 0 });
       },
-      dbsize: () => 0,
+      dbsize: () => replica.origins.set.size,
       wallNow: () => clock.wallNow(),
       shutdown() {
         logger.info('shutdown_requested', { by: 'SHUTDOWN command' });
@@ -212,7 +263,16 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
       },
   }));
   table.register(pubsubCommands(hub));
+  table.register(heckCommands({
+    origins: replica.origins,
+    health: replica.health,
+    durable,
+    writeError: () => writeFailure,
+    owners: () => [],
+    wallNow: () => clock.wallNow(),
+  }));
   let membership: Membership | undefined;
+  let replicator: Replicator | undefined;
   table.register(clusterCommands({
     myId: nodeId,
     members: () => membership?.list() ?? [],
@@ -220,7 +280,10 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
     meet: (bus) => void membership?.join([bus]),
     forget: (id) => membership?.forget(id) ?? false,
     wallNow: () => clock.wallNow(),
-    infoLines: () => [],
+    infoLines: () => [
+      ['cluster_origins', replica.origins.set.size],
+      ['cluster_origins_digest', replica.origins.set.liveDigest()],
+    ],
   }));
 
   // The effective ports, for CONFIG GET, INFO and the bus, when the node was asked for any free one.
@@ -258,12 +321,37 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
   m.start();
   void m.join(loadPeers(config.dir, logger));
 
+  const r = new Replicator({
+    replica,
+    bus: {
+      broadcastUser: (c, p, k) => m.broadcastUser(c, p, k),
+      onUser: (c, h) => m.onUser(c, h),
+      requestUser: (id, c, p) => m.requestUser(id, c, p),
+      onUserRequest: (c, h) => m.onUserRequest(c, h),
+      alivePeers: () => m.list().filter((x) => x.id !== nodeId && x.state === 'alive').map((x) => x.id),
+    },
+    clock,
+    random,
+    logger,
+    timers: REPLICATION_PROFILES[config.profile],
+  });
+  replicator = r;
+  r.start();
+  // The log is folded into a snapshot once it outgrows the state it describes.
+  const compactor = clock.setInterval(() => {
+    if (!store.shouldCompact()) return;
+    store.compact(replica.snapshot()).catch((e: unknown) => logger.error('compaction_failed', { error: String(e) }));
+  }, COMPACT_CHECK_MS);
+
   stopSteps.push(async () => {
     m.leave();
     m.stop();
+    r.stop();
     peerSaver.cancel();
+    compactor.cancel();
     await transport.close();
+    await store.close();
   });
   logger.info('listening', { id: nodeId, bind: config.bind, port: config.port, bus_port: config.busPort, profile: config.profile, version: HECK_VERSION });
-  return { port: config.port, busPort: config.busPort, id: nodeId, hub, membership: m, stop };
+  return { port: config.port, busPort: config.busPort, id: nodeId, hub, membership: m, replica, replicator: r, stop };
 }

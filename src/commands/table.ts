@@ -9,6 +9,8 @@ import { CommandError, errors } from './errors.js';
  */
 export type CommandFlag =
   | 'fast' // O(1) or close to it
+  | 'write' // changes replicated state
+  | 'readonly'
   | 'noauth' // allowed before AUTH
   | 'pubsub-context' // allowed in RESP2 subscribed mode
   | 'admin'
@@ -29,6 +31,12 @@ export interface Client extends Subscriber {
   lastCommand: string;
   /** Reply, then close the connection; nothing after it in the pipeline runs. */
   closeAfterReply(): void;
+  /**
+   * Holds every reply written so far until `durable` resolves (the write is on disk), while later
+   * pipelined commands keep running: one fsync covers a whole batch. If it rejects, the
+   * connection closes without those replies: nothing unsaved is acknowledged.
+   */
+  holdRepliesUntil(durable: Promise<void>): void;
 }
 
 export interface Call {

@@ -44,6 +44,8 @@ export class Session implements Client {
   private processing = false;
   /** An asynchronous command is running; later requests wait for it, in order. */
   private busy = false;
+  /** Replies written so far wait for this (a durable write) before they are sent. */
+  private held: Promise<void> | null = null;
   private pausedForOutput = false;
   private closing = false;
   private closed = false;
@@ -85,10 +87,14 @@ export class Session implements Client {
     this.closing = true;
   }
 
+  holdRepliesUntil(durable: Promise<void>): void {
+    this.held = durable;
+  }
+
   /** Pub/sub frames; written after this client's pending replies, never inside one. */
   deliver(frame: Buffer): void {
     if (this.closed) return;
-    if (this.processing) {
+    if (this.processing || this.held) {
       this.reply.raw(frame);
       return;
     }
@@ -141,7 +147,7 @@ export class Session implements Client {
     this.processing = true;
     this.deps.dispatcher.startBatch(this.timer);
     while (!this.closing) {
-      if (this.reply.length > OUTPUT_PAUSE_BYTES) this.flush();
+      if (this.reply.length > OUTPUT_PAUSE_BYTES && !this.held) this.flush();
       // Only bytes the socket could not take yet count: those guarantee a 'drain' to resume on.
       if (this.socket.writableLength > OUTPUT_PAUSE_BYTES) {
         this.pausedForOutput = true;
@@ -167,8 +173,33 @@ export class Session implements Client {
       }
     }
     this.processing = false;
+    if (this.held) {
+      if (!this.busy) this.waitForDurable(this.held);
+      return;
+    }
     this.flush();
     if (this.closing && !this.busy) this.finish();
+  }
+
+  /** Sends the held replies once the writes they acknowledge are on disk, then reads on. */
+  private waitForDurable(durable: Promise<void>): void {
+    this.busy = true;
+    this.socket.pause();
+    durable.then(
+      () => {
+        this.held = null;
+        this.busy = false;
+        this.flush();
+        if (this.closed) return;
+        if (this.closing) return this.finish();
+        if (!this.pausedForOutput) this.socket.resume();
+        this.drive();
+      },
+      (err: unknown) => {
+        this.deps.logger.error('write_not_durable', { client: this.id, error: String((err as Error)?.message ?? err) });
+        this.kill();
+      },
+    );
   }
 
   /**
@@ -186,6 +217,7 @@ export class Session implements Client {
     this.socket.pause();
     void pending.then(() => {
       this.busy = false;
+      if (this.held) return this.waitForDurable(this.held);
       this.flush();
       if (this.closed) return;
       if (!this.pausedForOutput && !this.closing) this.socket.resume();
@@ -207,7 +239,7 @@ export class Session implements Client {
   }
 
   private flush(): void {
-    if (this.reply.length === 0 || this.closed) return;
+    if (this.reply.length === 0 || this.closed || this.held) return;
     this.write(this.reply.take());
   }
 

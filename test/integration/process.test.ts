@@ -319,7 +319,7 @@ describe('structured logs', () => {
       await closed;
       assertJsonLines(p.logs);
       const events = p.logs.map((l) => l.event);
-      assert.deepEqual(events, ['listening'], 'only the info line printed before the change');
+      assert.deepEqual(events, ['state_loaded', 'listening'], 'only the info lines printed before the change');
     } finally {
       p.child.kill('SIGKILL');
     }
