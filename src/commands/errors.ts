@@ -70,4 +70,7 @@ export const errors = {
   maxClients: () => new CommandError('ERR max number of clients reached'),
   noShutdown: () => new CommandError('ERR No shutdown in progress.'),
   shutdownFailed: (why: string) => new CommandError(`ERR Errors trying to SHUTDOWN. ${why}`),
+  /** Redis refuses writes with MISCONF after an AOF write error; so do we after a state log error. */
+  notWritable: (why: string) => new CommandError(`MISCONF Errors writing to the state log: ${why}`),
+  badStatusFilter: () => new CommandError('ERR STATUS must be up, down or unknown'),
 };

@@ -3,7 +3,7 @@ import { STATUSES, UNKNOWN_HEALTH, type HealthRecord, type Status } from '../pro
 import { parseAddOrigin, validateOriginId, type OriginSpec } from '../probe/spec.js';
 import type { ReplicatedSet } from '../replication/replica.js';
 import type { ReplyWriter } from '../resp/writer.js';
-import { CommandError, errors } from './errors.js';
+import { errors } from './errors.js';
 import type { Call, CommandSpec } from './table.js';
 
 /** What the HECK.* commands need: the replicated sets, durability, time. */
@@ -59,10 +59,9 @@ export function heckCommands(deps: HeckDeps): CommandSpec[] {
   const show = (reply: ReplyWriter, id: string, spec: OriginSpec) =>
     writeOrigin(reply, id, spec, health(id), deps.owners(id)[0] ?? '', deps.wallNow());
 
-  /** Writes are refused once the disk failed, as Redis refuses them after an AOF write error. */
   const checkWritable = () => {
     const why = deps.writeError();
-    if (why !== null) throw new CommandError(`MISCONF Errors writing to the state log: ${why}`);
+    if (why !== null) throw errors.notWritable(why);
   };
   const acknowledgeWhenDurable = (call: Call) => call.client.holdRepliesUntil(deps.durable());
 
@@ -149,7 +148,7 @@ export function heckCommands(deps: HeckDeps): CommandSpec[] {
         let only: Status | null = null;
         if (args.length === 3 && args[1]!.toString('latin1').toLowerCase() === 'status') {
           const s = args[2]!.toString('latin1').toLowerCase();
-          if (!(STATUSES as readonly string[]).includes(s)) throw new CommandError('ERR STATUS must be up, down or unknown');
+          if (!(STATUSES as readonly string[]).includes(s)) throw errors.badStatusFilter();
           only = s as Status;
         } else if (args.length !== 1) {
           throw errors.syntax();

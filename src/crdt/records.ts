@@ -16,7 +16,9 @@ export interface ValueCodec<V> {
 export const MAX_ID_BYTES = 256;
 /** Values larger than this are refused, on the bus and from commands alike. */
 export const MAX_VALUE_BYTES = 64 * 1024;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is kept (and refused as whitespace), not stripped, which would read
+// the bytes of '\uFEFFweb-1' as the id 'web-1' and the bytes of a lone BOM as the empty id.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function writeEntry(w: ByteWriter, e: Entry<unknown>): void {
   const id = Buffer.from(e.id, 'utf8');
