@@ -52,9 +52,13 @@ export class Hlc {
     return { wall: this.wall, counter: this.counter, node: this.node };
   }
 
-  /** Moves past a stamp seen from elsewhere (a replicated record, a stamp loaded from disk). */
+  /**
+   * Moves past a stamp seen from elsewhere (a replicated record, a stamp loaded from disk). Our
+   * own stamps are always followed: after a restart with a clock set back, new stamps must still
+   * order after the ones we issued before.
+   */
   observe(s: Stamp): boolean {
-    if (s.wall > this.wallNow() + this.maxAheadMs) return false;
+    if (s.node !== this.node && s.wall > this.wallNow() + this.maxAheadMs) return false;
     if (s.wall > this.wall || (s.wall === this.wall && s.counter > this.counter)) {
       this.wall = s.wall;
       this.counter = s.counter;
