@@ -1,3 +1,4 @@
+import { compareStamps, type Stamp } from '../crdt/hlc.js';
 import { LEAVES_PER_TOP, TOPS, type Entry } from '../crdt/lww-set.js';
 import { readEntry, validId, writeEntry } from '../crdt/records.js';
 import { ByteReader, ByteWriter, DecodeError } from '../runtime/bytes.js';
@@ -11,8 +12,9 @@ import type { Replica, ReplicatedSet } from './replica.js';
  * 2. leaves: for (up to MAX_TOPS_PER_ROUND of) the top buckets that differ, the requester sends
  *    its 64 leaf digests; the responder answers with its records in every leaf that differs.
  * 3. push: the requester merges them, then sends the records of those leaves the responder lacks
- *    or holds older, plus the ids it refused; the responder merges and answers with the ids it
- *    refused. Each side drops what the other refused (see the tombstone rule, docs/replication.md).
+ *    or holds older, plus the records it refused (id and stamp); the responder merges and answers
+ *    with the records it refused. Each side drops what the other refused, unless it has meanwhile
+ *    got a newer record of that element (see the tombstone rule, docs/replication.md).
  * Bytes grow with the number of differing leaves, not with the size of the sets; when nothing
  * differs an exchange is one small request and reply.
  */
@@ -53,8 +55,7 @@ export async function exchange(replica: Replica, send: Send): Promise<ExchangeRe
     if (r1.u8() === 0) continue; // equal roots
     const tops = differingIndexes(set.set.tops(), readDigests(r1, TOPS));
     if (tops.length > MAX_TOPS_PER_ROUND) result.more = true;
-    // Always the first ones: once repaired they stop differing, so the next round takes the rest.
-    if (tops.length > 0) differing.push({ set, tops: tops.slice(0, MAX_TOPS_PER_ROUND) });
+    if (tops.length > 0) differing.push({ set, tops: nextTops(set, tops) });
   }
   if (differing.length === 0) {
     replica.markSeeded();
@@ -79,7 +80,7 @@ export async function exchange(replica: Replica, send: Send): Promise<ExchangeRe
   for (let i = 0; i < sets2; i++) {
     const set = setOf(replica, r2.u8());
     const toPush: Entry<unknown>[] = [];
-    const refused: string[] = [];
+    const refused: Entry<unknown>[] = [];
     for (let leaves = r2.u16(), j = 0; j < leaves; j++) {
       const leaf = r2.u16();
       const theirs = new Map<string, Entry<unknown>>();
@@ -89,7 +90,7 @@ export async function exchange(replica: Replica, send: Send): Promise<ExchangeRe
         theirs.set(e.id, e);
         const outcome = set.merge(e);
         if (outcome === 'applied') result.received++;
-        else if (outcome === 'refused') refused.push(e.id);
+        else if (outcome === 'refused') refused.push(e);
       }
       for (const mine of set.set.entriesInLeaf(leaf)) {
         const t = theirs.get(mine.id);
@@ -98,15 +99,17 @@ export async function exchange(replica: Replica, send: Send): Promise<ExchangeRe
     }
     w3.u8(set.tag);
     writeEntries(w3, toPush);
-    writeIds(w3, refused);
+    writeRefused(w3, refused);
     result.sent += toPush.length;
   }
   const r3 = new ByteReader(await send(w3.done()));
   for (let n = r3.u8(), i = 0; i < n; i++) {
     const set = setOf(replica, r3.u8());
-    for (const id of readIds(r3)) set.set.drop(id);
+    dropRefused(set, readRefused(r3));
   }
-  replica.markSeeded();
+  // Seeded only once it holds everything the peer holds: after a round that left buckets for the
+  // next one, the old records of those would be refused (and dropped by the peer).
+  if (!result.more) replica.markSeeded();
   return result;
 }
 
@@ -118,6 +121,7 @@ export function answer(replica: Replica, payload: Buffer): Buffer {
   const w = new ByteWriter();
   const n = r.u8();
   w.u8(n);
+  let allEqual = n > 0;
   for (let i = 0; i < n; i++) {
     const set = setOf(replica, r.u8());
     w.u8(set.tag);
@@ -125,6 +129,7 @@ export function answer(replica: Replica, payload: Buffer): Buffer {
       const theirs = readDigests(r, 1);
       const root = set.set.root();
       const equal = root[0] === theirs[0] && root[1] === theirs[1];
+      if (!equal) allEqual = false;
       w.u8(equal ? 0 : 1);
       if (!equal) writeDigests(w, set.set.tops());
     } else if (step === STEP_LEAVES) {
@@ -141,19 +146,39 @@ export function answer(replica: Replica, payload: Buffer): Buffer {
         writeEntries(w, set.set.entriesInLeaf(leaf));
       }
     } else if (step === STEP_PUSH) {
-      const refused: string[] = [];
+      const refused: Entry<unknown>[] = [];
       for (let count = r.count(MIN_ENTRY_BYTES), k = 0; k < count; k++) {
         const e = readEntry(r, set.codec);
-        if (e && set.merge(e) === 'refused') refused.push(e.id);
+        if (e && set.merge(e) === 'refused') refused.push(e);
       }
-      for (const id of readIds(r)) set.set.drop(id);
-      writeIds(w, refused);
-      replica.markSeeded();
+      dropRefused(set, readRefused(r));
+      writeRefused(w, refused);
     } else {
       throw new DecodeError();
     }
   }
+  // The responder cannot tell whether the requester will chain more rounds, so it counts as seeded
+  // only when it holds exactly what a peer holds (not after a push, which may be one of several).
+  if (step === STEP_ROOTS && allEqual) replica.markSeeded();
   return w.done();
+}
+
+/** Per set, the top bucket the next round starts from when more differ than one round carries. */
+const cursors = new WeakMap<ReplicatedSet<unknown>, number>();
+
+/**
+ * The differing top buckets this round takes: up to MAX_TOPS_PER_ROUND, going round the tree from
+ * where the last round stopped. Not always the first ones: a bucket that cannot be repaired (it
+ * holds records one side cannot decode, from a newer version) would be taken again every round
+ * and the buckets after it never.
+ */
+function nextTops(set: ReplicatedSet<unknown>, tops: number[]): number[] {
+  if (tops.length <= MAX_TOPS_PER_ROUND) return tops;
+  const cursor = cursors.get(set) ?? 0;
+  const from = Math.max(0, tops.findIndex((t) => t >= cursor));
+  const chosen = [...tops.slice(from), ...tops.slice(0, from)].slice(0, MAX_TOPS_PER_ROUND);
+  cursors.set(set, (chosen[chosen.length - 1]! + 1) % TOPS);
+  return chosen;
 }
 
 function header(step: number): ByteWriter {
@@ -196,22 +221,38 @@ function writeEntries(w: ByteWriter, entries: Entry<unknown>[]): void {
   for (const e of entries) writeEntry(w, e);
 }
 
-function writeIds(w: ByteWriter, ids: string[]): void {
-  w.u32(ids.length);
-  for (const id of ids) {
-    const b = Buffer.from(id, 'utf8');
+/** Refused records as `[u32 count]([u16 id length][id][u48 wall][u32 counter][20-byte node])*`. */
+function writeRefused(w: ByteWriter, entries: Entry<unknown>[]): void {
+  w.u32(entries.length);
+  for (const e of entries) {
+    const b = Buffer.from(e.id, 'utf8');
     w.u16(b.length);
     w.bytes(b);
+    w.u48(e.stamp.wall);
+    w.u32(e.stamp.counter);
+    w.id(e.stamp.node);
   }
 }
 
-function readIds(r: ByteReader): string[] {
-  const out: string[] = [];
-  for (let n = r.count(3), i = 0; i < n; i++) {
+function readRefused(r: ByteReader): { id: string; stamp: Stamp }[] {
+  const out: { id: string; stamp: Stamp }[] = [];
+  for (let n = r.count(2 + 1 + 6 + 4 + 20), i = 0; i < n; i++) {
     const id = validId(r.bytes(r.u16()));
-    if (id !== null) out.push(id);
+    const stamp = { wall: r.u48(), counter: r.u32(), node: r.id() };
+    if (id !== null) out.push({ id, stamp });
   }
   return out;
+}
+
+/**
+ * Drops what the peer refused, but only the record it refused (or an older one): a newer record
+ * of the element that arrived while the exchange was under way is not the peer's concern.
+ */
+function dropRefused(set: ReplicatedSet<unknown>, refused: { id: string; stamp: Stamp }[]): void {
+  for (const { id, stamp } of refused) {
+    const held = set.set.get(id);
+    if (held && compareStamps(held.stamp, stamp) <= 0) set.drop(id);
+  }
 }
 
 function sameRecord(a: Entry<unknown>, b: Entry<unknown>): boolean {

@@ -1,6 +1,6 @@
-import { Hlc } from '../crdt/hlc.js';
-import { LwwSet, type Entry, type MergeResult } from '../crdt/lww-set.js';
-import { jsonCodec, readEntry, writeEntry, type ValueCodec } from '../crdt/records.js';
+import { Hlc, type Stamp } from '../crdt/hlc.js';
+import { beats, LwwSet, type Entry, type MergeResult } from '../crdt/lww-set.js';
+import { jsonCodec, readEntry, validId, writeEntry, type ValueCodec } from '../crdt/records.js';
 import { healthFromJson, type HealthRecord } from '../probe/health.js';
 import { specFromJson, type OriginSpec } from '../probe/spec.js';
 import { ByteReader, ByteWriter, DecodeError } from '../runtime/bytes.js';
@@ -26,6 +26,8 @@ export interface ReplicaOptions {
 /** Log payload kinds (format version 1). */
 const RECORD = 1;
 const META = 2;
+/** `[3][u8 set tag][u16 id length][id]`: an element forgotten by the tombstone rule (drop()). */
+const DROP = 3;
 
 /**
  * One LWW set as the node uses it: local writes stamped by the node's clock, remote records merged,
@@ -72,8 +74,22 @@ export class ReplicatedSet<V> {
     return result;
   }
 
+  /**
+   * Forgets everything held about an element because a peer refused its record (the tombstone
+   * rule), durably: replaying the log must not bring it back.
+   */
+  drop(id: string): void {
+    if (!this.set.get(id)) return;
+    this.set.drop(id);
+    this.replica.persistDrop(this.tag, id);
+  }
+
   private writeLocal(entry: Entry<V>): Entry<V> {
     const before = this.set.get(entry.id);
+    // A local write follows the record it replaces, even one stamped by a peer whose clock ran
+    // more than maxClockAheadMs ahead (merged, but not adopted by our clock): otherwise the write
+    // would be persisted, announced and spread, yet lose to it everywhere.
+    if (before && !beats(entry, before)) entry = { ...entry, stamp: stampAfter(before.stamp, entry.stamp.node) };
     this.set.merge(entry);
     this.replica.persistEntry(this.tag, entry);
     for (const l of this.listeners) l(entry, before, 'local');
@@ -132,6 +148,16 @@ export class Replica {
     this.options.persist(encodeRecord(tag, entry));
   }
 
+  persistDrop(tag: SetTag, id: string): void {
+    const w = new ByteWriter();
+    const b = Buffer.from(id, 'utf8');
+    w.u8(DROP);
+    w.u8(tag);
+    w.u16(b.length);
+    w.bytes(b);
+    this.options.persist(w.done());
+  }
+
   /** Replays persisted payloads (startup). Returns how many were unreadable and skipped. */
   load(payloads: Iterable<Buffer>): number {
     let skipped = 0;
@@ -141,6 +167,13 @@ export class Replica {
         const kind = r.u8();
         if (kind === META) {
           if (r.u8() === 1) this.seededFlag = true;
+          continue;
+        }
+        if (kind === DROP) {
+          const set = this.byTag(r.u8());
+          const id = validId(r.bytes(r.u16()));
+          if (!set || id === null) skipped++;
+          else set.set.drop(id);
           continue;
         }
         const set = kind === RECORD ? this.byTag(r.u8()) : undefined;
@@ -171,6 +204,11 @@ function encodeRecord(tag: SetTag, entry: Entry<unknown>): Buffer {
   w.u8(tag);
   writeEntry(w, entry);
   return w.done();
+}
+
+/** The smallest stamp of this node after `s`. */
+function stampAfter(s: Stamp, node: string): Stamp {
+  return s.counter < 2 ** 32 - 1 ? { wall: s.wall, counter: s.counter + 1, node } : { wall: s.wall + 1, counter: 0, node };
 }
 
 function encodeMeta(seeded: boolean): Buffer {

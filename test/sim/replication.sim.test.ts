@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { compareStamps, type Stamp } from '../../src/crdt/hlc.js';
+import type { Entry } from '../../src/crdt/lww-set.js';
 import { SPEC_DEFAULTS, type OriginSpec } from '../../src/probe/spec.js';
-import { Sim } from './harness.js';
+import { Sim, type SimNode } from './harness.js';
 
 const spec = (url: string): OriginSpec => ({ ...SPEC_DEFAULTS, headers: [], url });
 const DAY = 86_400_000;
@@ -35,4 +37,194 @@ test('concurrent adds and removes on both sides of a partition converge after it
   // Adds made after the removes win for o5..o9: o0..o4 removed, the rest present.
   const present = [...sim.nodes[0]!.replica!.origins.set.entries()].filter((e) => !e.removed).map((e) => e.id).sort();
   assert.deepEqual(present, [...Array(20).keys()].map((i) => `o${i + 5}`).sort());
+});
+
+// --- Repair, loss, skew, restarts and bytes -------------------------------------------------------
+
+const converged = (sim: Sim) => sim.setDigests('origins').size === 1 && sim.setDigests('health').size === 1;
+const present = (n: SimNode) => [...n.replica!.origins.set.entries()].filter((e) => !e.removed).map((e) => e.id).sort();
+const originEntry = (id: string, stamp: Stamp, url: string): Entry<OriginSpec> => {
+  const value = spec(url);
+  return { id, stamp, removed: false, value, bytes: Buffer.from(JSON.stringify(value)) };
+};
+
+/** Restarts every given node from its disk and joins it (again) through `via`. */
+function restartAndJoin(sim: Sim, nodes: SimNode[], via: () => SimNode): SimNode[] {
+  return nodes.map((n) => {
+    const fresh = sim.restart(n);
+    if (fresh !== via()) void fresh.membership.join([via().address]);
+    return fresh;
+  });
+}
+
+test('nodes restarted from their disks are repaired: a missed delete, a missed add, a tombstone-only key', async () => {
+  const sim = new Sim(21).replicate(timers);
+  await sim.formCluster(6);
+  const writer = sim.nodes[0]!;
+  const origins = () => writer.replica!.origins;
+  for (let i = 0; i < 10; i++) origins().add(`o${i}`, spec(`http://127.0.0.1:${9000 + i}/`));
+  await sim.until(() => sim.live().every((n) => n.replica!.origins.set.size === 10), 5_000);
+  const [missedDelete, missedAdd, tombstoneOnly] = [sim.nodes[3]!, sim.nodes[4]!, sim.nodes[5]!];
+
+  sim.kill(missedDelete);
+  origins().remove('o1');
+  await sim.until(() => sim.live().every((n) => n.replica!.origins.set.value('o1') === undefined), 5_000);
+  sim.kill(missedAdd);
+  origins().add('late', spec('http://127.0.0.1:9999/'));
+  await sim.until(() => sim.live().every((n) => n.replica!.origins.set.value('late')), 5_000);
+  sim.kill(tombstoneOnly);
+  origins().add('t', spec('http://127.0.0.1:9998/'));
+  await sim.run(50);
+  origins().remove('t');
+  await sim.until(() => sim.live().every((n) => n.replica!.origins.set.get('t')?.removed), 5_000);
+  await sim.run(2_000);
+
+  const [d, a, t] = restartAndJoin(sim, [missedDelete, missedAdd, tombstoneOnly], () => sim.nodes[0]!);
+  // Straight from their disks: each holds what it held when killed.
+  assert.ok(d!.replica!.origins.set.value('o1'), 'the disk replay kept o1 (the delete was missed)');
+  assert.equal(a!.replica!.origins.set.get('late'), undefined);
+  assert.equal(t!.replica!.origins.set.get('t'), undefined);
+
+  await sim.until(() => sim.everyoneAlive(6) && converged(sim), 30_000);
+  assert.equal(d!.replica!.origins.set.get('o1')?.removed, true, 'missed delete repaired');
+  assert.equal(a!.replica!.origins.set.value('late')?.url, 'http://127.0.0.1:9999/', 'missed add repaired');
+  assert.equal(t!.replica!.origins.set.get('t')?.removed, true, 'tombstone-only key repaired');
+  for (const n of sim.live()) assert.deepEqual(present(n), ['late', 'o0', 'o2', 'o3', 'o4', 'o5', 'o6', 'o7', 'o8', 'o9']);
+});
+
+test('30% packet loss on every link, 50 adds: anti-entropy repairs what gossip lost', async (t) => {
+  const sim = new Sim(22).replicate(timers);
+  await sim.formCluster(5);
+  sim.network.setDefaults({ delayMs: 1, jitterMs: 1, lossRate: 0.3 });
+  for (let i = 0; i < 50; i++) {
+    sim.nodes[i % 5]!.replica!.origins.add(`o${i}`, spec(`http://127.0.0.1:${9000 + i}/`));
+    await sim.run(20);
+  }
+  const took = await sim.until(() => sim.live().every((n) => n.replica!.origins.set.size === 50) && converged(sim), 30_000);
+  const stats = sim.live().map((n) => n.replicator!.stats);
+  const repaired = stats.reduce((n, s) => n + s.recordsRepaired, 0);
+  const applied = stats.reduce((n, s) => n + s.deltasApplied, 0);
+  t.diagnostic(`converged ${took} ms after the last add; records repaired by anti-entropy: ${repaired}; deltas applied: ${applied}`);
+  for (const n of sim.live()) assert.equal(n.replica!.origins.set.size, 50);
+  assert.ok(repaired > 0, 'some records arrived only through anti-entropy');
+});
+
+test('clock skew (one node 30 s behind, one 30 s ahead): writes converge and a later write wins', async () => {
+  const skew = (i: number) => (i === 1 ? -30_000 : i === 2 ? 30_000 : 0);
+  const sim = new Sim(23).replicate({ ...timers, wallSkewMs: skew });
+  await sim.formCluster(4);
+  const [, behind, ahead] = [sim.nodes[0]!, sim.nodes[1]!, sim.nodes[2]!];
+  // Writes from every node, converging.
+  for (const [i, n] of sim.nodes.entries()) n.replica!.origins.add(`from-${i}`, spec(`http://127.0.0.1:${9000 + i}/`));
+  await sim.until(() => sim.live().every((n) => n.replica!.origins.set.size === 4) && converged(sim), 10_000);
+  // The node ahead writes x; once the node behind holds it, the node behind overwrites it.
+  ahead.replica!.origins.add('x', spec('http://127.0.0.1:7001/'));
+  await sim.until(() => behind.replica!.origins.set.value('x') !== undefined, 5_000);
+  await sim.run(100);
+  behind.replica!.origins.add('x', spec('http://127.0.0.1:7002/'));
+  await sim.until(() => sim.live().every((n) => n.replica!.origins.set.value('x')?.url === 'http://127.0.0.1:7002/'), 5_000);
+  await sim.until(() => converged(sim), 10_000);
+  const winner = behind.replica!.origins.set.get('x')!;
+  assert.equal(winner.stamp.node, behind.id);
+  assert.ok(winner.stamp.wall > sim.clock.wallNow() + skew(1), 'stamped past its own (slow) wall clock');
+  // Its clock itself moved (not just the one element): a write to another element orders after
+  // everything it has seen from the node ahead.
+  const seen = ahead.replica!.origins.set.get(`from-2`)!.stamp;
+  const y = behind.replica!.origins.add('y', spec('http://127.0.0.1:7003/'));
+  assert.ok(compareStamps(y.stamp, seen) > 0 && compareStamps(y.stamp, winner.stamp) > 0);
+  // And the node ahead removes it later still: the remove wins too.
+  await sim.run(100);
+  ahead.replica!.origins.remove('x');
+  await sim.until(() => sim.live().every((n) => n.replica!.origins.set.get('x')?.removed) && converged(sim), 10_000);
+  for (const n of sim.live()) assert.deepEqual(present(n), ['from-0', 'from-1', 'from-2', 'from-3', 'y']);
+});
+
+test('whole-cluster restart from the disks keeps every origin and resurrects none', async () => {
+  // A short grace period so that tombstones are collected within the test.
+  const sim = new Sim(24).replicate({ antiEntropyIntervalMs: 1000, gcIntervalMs: 2_000, tombstoneGraceMs: 20_000 });
+  await sim.formCluster(5);
+  const writer = sim.nodes[0]!;
+  for (let i = 0; i < 30; i++) writer.replica!.origins.add(`o${i}`, spec(`http://127.0.0.1:${9000 + i}/`));
+  await sim.until(() => sim.live().every((n) => n.replica!.origins.set.size === 30), 5_000);
+  // Node 4 is down while o0..o9 are removed and their tombstones collected everywhere else.
+  sim.kill(sim.nodes[4]!);
+  for (let i = 0; i < 10; i++) writer.replica!.origins.remove(`o${i}`);
+  await sim.until(() => sim.live().every((n) => n.replica!.origins.set.size === 20), 5_000);
+  await sim.until(() => sim.live().every((n) => n.replica!.origins.set.records === 20), 40_000);
+  // Back with its stale adds: they are refused, and it drops them.
+  const [stale] = restartAndJoin(sim, [sim.nodes[4]!], () => sim.nodes[0]!);
+  assert.equal(stale!.replica!.origins.set.size, 30);
+  await sim.until(() => sim.everyoneAlive(5) && converged(sim), 30_000);
+  const expected = [...Array(20).keys()].map((i) => `o${i + 10}`).sort();
+  for (const n of sim.live()) assert.deepEqual(present(n), expected);
+
+  for (const n of sim.nodes) sim.kill(n);
+  const fresh = restartAndJoin(sim, [...sim.nodes], () => sim.nodes[0]!);
+  // Straight from the disks, before any exchange: every origin kept, none resurrected.
+  for (const n of fresh) {
+    assert.deepEqual(present(n), expected, `node ${n.index} right after the restart`);
+    for (let i = 0; i < 30; i++) assert.equal(n.replica!.origins.set.value(`o${i}`)?.url, i < 10 ? undefined : `http://127.0.0.1:${9000 + i}/`);
+    assert.equal(n.replica!.seeded, true);
+  }
+  await sim.until(() => sim.everyoneAlive(5) && converged(sim), 30_000);
+  await sim.run(5_000);
+  for (const n of sim.live()) assert.deepEqual(present(n), expected, `node ${n.index} after the cluster re-formed`);
+  assert.equal(sim.setDigests('origins').size, 1);
+});
+
+test('bytes: 3 nodes with 100,000 origins, 10 differences: one anti-entropy round vs the snapshot', async () => {
+  const sim = new Sim(25).replicate(timers);
+  await sim.formCluster(3);
+  const base = sim.clock.wallNow() - 86_400_000;
+  const origin = 'ab'.repeat(20);
+  const entries: Entry<OriginSpec>[] = [];
+  for (let i = 0; i < 100_000; i++) {
+    entries.push(originEntry(`origin-${i}`, { wall: base + i, counter: 0, node: origin }, `http://10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:8080/health`));
+  }
+  for (const n of sim.nodes) for (const e of entries) n.replica!.origins.merge(e, false);
+  await sim.until(() => converged(sim), 5_000);
+  // Quiet the periodic exchanges, then make 10 differences on node 0 that gossip does not carry
+  // (merged records: 4 adds, 3 removes, 3 changed values).
+  for (const n of sim.nodes) n.replicator!.stop();
+  await sim.run(500);
+  const [a, b] = [sim.nodes[0]!, sim.nodes[1]!];
+  const now = sim.clock.wallNow();
+  const me = a.id;
+  for (let i = 0; i < 4; i++) a.replica!.origins.merge(originEntry(`new-${i}`, { wall: now, counter: i, node: me }, `http://new-${i}.example/`));
+  for (let i = 0; i < 3; i++) a.replica!.origins.merge({ id: `origin-${500 + i}`, stamp: { wall: now, counter: 10 + i, node: me }, removed: true, value: null, bytes: Buffer.alloc(0) });
+  for (let i = 0; i < 3; i++) a.replica!.origins.merge(originEntry(`origin-${900 + i}`, { wall: now, counter: 20 + i, node: me }, `http://changed-${i}.example/`));
+  assert.notEqual(a.replica!.origins.set.root().join(':'), b.replica!.origins.set.root().join(':'));
+
+  const s0 = { ...a.replicator!.stats };
+  let done: boolean | undefined;
+  void a.replicator!.antiEntropy(b.id).then((ok) => (done = ok));
+  await sim.until(() => done !== undefined, 5_000);
+  assert.equal(done, true);
+  const s1 = a.replicator!.stats;
+  assert.equal(s1.exchanges - s0.exchanges, 1, 'one round');
+  assert.deepEqual(a.replica!.origins.set.root(), b.replica!.origins.set.root());
+  const exchanged = s1.exchangeBytesOut - s0.exchangeBytesOut + (s1.exchangeBytesIn - s0.exchangeBytesIn);
+  const snapshotBytes = a.replica!.snapshot().reduce((n, p) => n + p.length, 0);
+  const line =
+    `anti-entropy bytes (sim, 3 nodes, 100,000 origins, 10 differences): out ${s1.exchangeBytesOut - s0.exchangeBytesOut} + ` +
+    `in ${s1.exchangeBytesIn - s0.exchangeBytesIn} = ${exchanged} bytes in one round; snapshot ${snapshotBytes} bytes; ` +
+    `ratio ${((exchanged / snapshotBytes) * 100).toFixed(3)}%`;
+  console.log(line);
+  assert.ok(exchanged / snapshotBytes < 0.01);
+});
+
+test('a node joining a cluster with 2,000 origins 30 days old copies them all, and nobody loses any', async () => {
+  const sim = new Sim(26).replicate(timers);
+  await sim.formCluster(3);
+  const old = sim.clock.wallNow() - 30 * DAY;
+  const entries = [...Array(2000).keys()].map((i) => originEntry(`o${i}`, { wall: old + i, counter: 0, node: 'cd'.repeat(20) }, `http://127.0.0.1:${10000 + i}/`));
+  for (const n of sim.nodes) for (const e of entries) n.replica!.origins.merge(e, false);
+  await sim.run(3_000);
+  assert.ok(sim.nodes.every((n) => n.replica!.seeded), 'the founding nodes are seeded by their exchanges');
+  const newcomer = sim.add();
+  void newcomer.membership.join([sim.nodes[0]!.address]);
+  await sim.until(() => sim.everyoneAlive(4) && newcomer.replica!.origins.set.size === 2000 && converged(sim), 30_000);
+  await sim.run(3_000);
+  for (const n of sim.live()) assert.equal(n.replica!.origins.set.size, 2000, `node ${n.index}`);
+  assert.equal(newcomer.replica!.seeded, true);
 });
