@@ -29,6 +29,8 @@ const open = (dir: string, logger: Logger = silentLogger, compactMinBytes?: numb
 const texts = (payloads: Buffer[]) => payloads.map((p) => p.toString());
 const stateFile = (dir: string, name: string) => join(dir, 'state', name);
 const list = (dir: string) => readdirSync(join(dir, 'state')).sort();
+/** A frame's head: length, lengthcrc, crc (record-file.ts; spelled out, as the disk format is). */
+const HEAD = 12;
 
 /** Opens, appends each text, waits for the sync, closes. */
 async function write(dir: string, ...items: string[]): Promise<void> {
@@ -115,7 +117,7 @@ describe('StateStore', () => {
     await write(dir, 'alpha', 'bravo', 'the last frame, which a crash cuts');
     const path = stateFile(dir, 'log-000001.bin');
     const whole = readFileSync(path);
-    const lastStart = whole.length - 8 - 'the last frame, which a crash cuts'.length;
+    const lastStart = whole.length - HEAD - 'the last frame, which a crash cuts'.length;
     for (let cut = lastStart + 1; cut < whole.length; cut++) {
       writeFileSync(path, whole.subarray(0, cut));
       const logger = recordingLogger();
@@ -139,8 +141,24 @@ describe('StateStore', () => {
     writeFileSync(path, data);
     const { store, payloads } = open(dir);
     assert.deepEqual(texts(payloads), ['alpha', 'bravo']);
-    assert.equal(store.stats.tornTailBytes, 8 + 'charlie'.length);
+    assert.equal(store.stats.tornTailBytes, HEAD + 'charlie'.length);
     await store.close();
+  });
+
+  test('zeros from any point of the last frame on (its head included) are a torn tail: truncated to the frame before', async () => {
+    const dir = tempDir();
+    await write(dir, 'alpha', 'bravo', 'charlie');
+    const path = stateFile(dir, 'log-000001.bin');
+    const whole = readFileSync(path);
+    const lastStart = whole.length - HEAD - 'charlie'.length;
+    for (let from = lastStart; from < whole.length; from++) {
+      writeFileSync(path, Buffer.from(whole).fill(0, from));
+      const { store, payloads } = open(dir);
+      assert.deepEqual(texts(payloads), ['alpha', 'bravo'], `zeros from ${from}`);
+      assert.equal(store.stats.tornTailBytes, HEAD + 'charlie'.length);
+      await store.close();
+      assert.equal(statSync(path).size, lastStart);
+    }
   });
 
   test('zeros after the last frame are a torn tail', async () => {
@@ -158,14 +176,60 @@ describe('StateStore', () => {
     await write(dir, 'alpha', 'bravo', 'charlie');
     const path = stateFile(dir, 'log-000001.bin');
     const data = readFileSync(path);
-    const bravoAt = 8 + 8 + 'alpha'.length;
-    data[bravoAt + 8]! ^= 1;
+    const bravoAt = 8 + HEAD + 'alpha'.length;
+    data[bravoAt + HEAD]! ^= 1; // the first byte of "bravo"
     writeFileSync(path, data);
     assert.throws(
       () => open(dir),
       (e: Error) => e instanceof StoreCorruptError && e.code === 'STORE_CORRUPT' && e.message.startsWith(`${path}: a frame fails its checksum (at byte ${bravoAt})`),
     );
     assert.deepEqual(readFileSync(path), data);
+  });
+
+  test('a flipped bit in the length field of a middle frame of the newest log is corruption, and nothing is truncated', async () => {
+    const dir = tempDir();
+    await write(dir, 'alpha', 'bravo', 'charlie', 'delta');
+    const path = stateFile(dir, 'log-000001.bin');
+    const whole = readFileSync(path);
+    const bravoAt = 8 + HEAD + 'alpha'.length;
+    for (let bit = 0; bit < 32; bit++) {
+      const data = Buffer.from(whole);
+      data[bravoAt + (bit >> 3)]! ^= 1 << (bit & 7); // most of these make "bravo" run past the end of the file
+      writeFileSync(path, data);
+      assert.throws(
+        () => open(dir),
+        (e: Error) =>
+          e instanceof StoreCorruptError && e.code === 'STORE_CORRUPT' && e.message.startsWith(`${path}: a frame length fails its checksum (at byte ${bravoAt})`),
+        `bit ${bit}`,
+      );
+      assert.deepEqual(readFileSync(path), data, `bit ${bit}: nothing truncated`);
+    }
+  });
+
+  test('a flipped bit in the length field of the last frame is corruption too, while the same frame cut short is a torn tail', async () => {
+    const dir = tempDir();
+    await write(dir, 'alpha', 'bravo', 'charlie');
+    const path = stateFile(dir, 'log-000001.bin');
+    const whole = readFileSync(path);
+    const lastStart = whole.length - HEAD - 'charlie'.length;
+    for (let bit = 0; bit < 32; bit++) {
+      const data = Buffer.from(whole);
+      data[lastStart + (bit >> 3)]! ^= 1 << (bit & 7);
+      writeFileSync(path, data);
+      assert.throws(
+        () => open(dir),
+        (e: Error) => e instanceof StoreCorruptError && e.message.startsWith(`${path}: a frame length fails its checksum (at byte ${lastStart})`),
+        `bit ${bit} (the frame ${lastStart + HEAD + data.readUInt32BE(lastStart) > data.length ? 'runs past' : 'ends before'} the end of the file)`,
+      );
+      assert.deepEqual(readFileSync(path), data, `bit ${bit}: nothing truncated`);
+    }
+    writeFileSync(path, whole.subarray(0, whole.length - 1)); // a genuine torn tail: the head checks, the payload is cut
+    const logger = recordingLogger();
+    const { store, payloads } = open(dir, logger);
+    assert.deepEqual(texts(payloads), ['alpha', 'bravo']);
+    assert.equal(statSync(path).size, lastStart);
+    assert.deepEqual(logger.warnings, [{ event: 'log_tail_truncated', fields: { file: path, offset: lastStart, bytes: HEAD + 'charlie'.length - 1 } }]);
+    await store.close();
   });
 
   test('a bad magic is corruption', async () => {
@@ -270,9 +334,9 @@ describe('StateStore', () => {
     const path = stateFile(dir, 'snapshot-000002.bin');
     const whole = readFileSync(path);
     const flipped = Buffer.from(whole);
-    flipped[8 + 8 + 2]! ^= 1;
+    flipped[8 + HEAD + 2]! ^= 1; // inside "alpha"
     const frames = [Buffer.from('alpha'), Buffer.from('bravo')].flatMap(frame);
-    const damaged = [flipped, whole.subarray(0, whole.length - 12), whole.subarray(0, whole.length - 1), Buffer.concat([fileHeader('S'), ...frames, snapshotTrailer(3)])];
+    const damaged = [flipped, whole.subarray(0, whole.length - (HEAD + 4)), whole.subarray(0, whole.length - 1), Buffer.concat([fileHeader('S'), ...frames, snapshotTrailer(3)])];
     for (const data of damaged) {
       writeFileSync(path, data);
       assert.throws(() => open(dir), (e: Error) => e instanceof StoreCorruptError && e.message.startsWith(path));
@@ -281,17 +345,17 @@ describe('StateStore', () => {
 
   test('shouldCompact() is true once the log outgrows both compactMinBytes and the last snapshot', async () => {
     const { store } = open(tempDir(), silentLogger, 100);
-    store.append(Buffer.alloc(84)); // 8 + 8 + 84 = 100: not past
+    store.append(Buffer.alloc(80)); // 8 + 12 + 80 = 100: not past
     assert.equal(store.shouldCompact(), false);
     store.append(Buffer.alloc(0));
     assert.equal(store.shouldCompact(), true);
     const compaction = store.compact([Buffer.alloc(300)]);
     assert.equal(store.shouldCompact(), false, 'not while compacting');
     await compaction;
-    assert.equal(store.stats.snapshotBytes, 8 + 8 + 300 + 12);
-    store.append(Buffer.alloc(300)); // 8 + 308 = 316: past 100, not past the snapshot's 328
+    assert.equal(store.stats.snapshotBytes, 8 + HEAD + 300 + HEAD + 4);
+    store.append(Buffer.alloc(300)); // 8 + 312 = 320: past 100, not past the snapshot's 336
     assert.equal(store.shouldCompact(), false);
-    store.append(Buffer.alloc(5));
+    store.append(Buffer.alloc(5)); // 320 + 17 = 337
     assert.equal(store.shouldCompact(), true);
     await store.close();
     const byDefault = open(tempDir()).store; // compactMinBytes 16 MiB
@@ -319,7 +383,7 @@ describe('StateStore', () => {
     const child = spawnSync('sh', ['-c', 'ulimit -f 8 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { encoding: 'utf8' });
     assert.equal(child.status, 0, child.stderr);
     const [first, second, append, close] = JSON.parse(child.stdout) as string[];
-    const written = Number(/short write to .*log-000001\.bin: (\d+) of 65544 bytes/.exec(first!)?.[1]);
+    const written = Number(/short write to .*log-000001\.bin: (\d+) of 65548 bytes/.exec(first!)?.[1]); // 65536 + a 12-byte head
     assert.ok(written > 0, first);
     assert.equal(second, first);
     assert.match(append!, /^the state store failed: short write/);
@@ -369,7 +433,7 @@ describe('StateStore', () => {
         const cut = 8 + random.int(data.length - 8 + 1);
         writeFileSync(stateFile(dir, newest), random.next() < 0.5 ? data.subarray(0, cut) : Buffer.concat([data.subarray(0, cut), Buffer.alloc(data.length - cut)]));
         // Frames wholly before the cut had been synced when the crash came.
-        const frameEnds = state.slice(logStart).map((p) => 8 + p.length);
+        const frameEnds = state.slice(logStart).map((p) => HEAD + p.length);
         for (let i = 1; i < frameEnds.length; i++) frameEnds[i]! += frameEnds[i - 1]!;
         assert.equal(8 + (frameEnds.at(-1) ?? 0), data.length, 'the newest log holds what was appended since the last compaction');
         mustSurvive = logStart + frameEnds.filter((end) => 8 + end <= cut).length;
