@@ -35,6 +35,8 @@ const COMPAT_CONFIG: [string, string][] = [
 
 const FLAG_NAMES: Record<string, string> = {
   fast: 'fast',
+  write: 'write',
+  readonly: 'readonly',
   noauth: 'no_auth',
   admin: 'admin',
   pubsub: 'pubsub',
@@ -45,6 +47,8 @@ const FLAG_NAMES: Record<string, string> = {
 
 function aclCategories(cmd: Command): string[] {
   const cats = [cmd.flags.has('fast') ? '@fast' : '@slow'];
+  if (cmd.flags.has('write')) cats.push('@write');
+  if (cmd.flags.has('readonly')) cats.push('@read');
   if (cmd.flags.has('admin')) cats.push('@admin', '@dangerous');
   if (cmd.spec.group === 'connection' || cmd.spec.group === 'pubsub') cats.push(`@${cmd.spec.group}`);
   return cats;
@@ -59,9 +63,11 @@ function writeCommandInfo(reply: ReplyWriter, cmd: Command): void {
   reply.integer(cmd.spec.arity);
   reply.set(flags.length);
   for (const f of flags) reply.simple(f);
-  reply.integer(0);
-  reply.integer(0);
-  reply.integer(0);
+  // Key positions, for clients that route by key: our commands name at most one, always first.
+  const keyAt = (cmd.spec.args ?? []).findIndex((a) => a.type === 'key') === 0 ? 1 : 0;
+  reply.integer(keyAt);
+  reply.integer(keyAt);
+  reply.integer(keyAt);
   reply.set(cats.length);
   for (const c of cats) reply.simple(c);
   reply.set(0);
