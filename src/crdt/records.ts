@@ -21,9 +21,7 @@ export const MAX_VALUE_BYTES = 64 * 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function writeEntry(w: ByteWriter, e: Entry<unknown>): void {
-  const id = Buffer.from(e.id, 'utf8');
-  w.u16(id.length);
-  w.bytes(id);
+  w.str16(e.id);
   w.u48(e.stamp.wall);
   w.u32(e.stamp.counter);
   w.id(e.stamp.node);

@@ -69,51 +69,68 @@ export class ByteReader {
   }
 }
 
+/** Writes into one growing buffer: a record costs one copy, not an allocation per field. */
 export class ByteWriter {
-  private readonly parts: Buffer[] = [];
+  private buf: Buffer;
   private size = 0;
+
+  constructor(initialBytes = 256) {
+    this.buf = Buffer.allocUnsafe(initialBytes);
+  }
 
   get length(): number {
     return this.size;
   }
 
   u8(v: number): void {
-    this.push(Buffer.from([v & 0xff]));
+    this.room(1);
+    this.buf[this.size++] = v & 0xff;
   }
 
   u16(v: number): void {
-    const b = Buffer.allocUnsafe(2);
-    b.writeUInt16BE(v & 0xffff);
-    this.push(b);
+    this.room(2);
+    this.size = this.buf.writeUInt16BE(v & 0xffff, this.size);
   }
 
   u32(v: number): void {
-    const b = Buffer.allocUnsafe(4);
-    b.writeUInt32BE(v >>> 0);
-    this.push(b);
+    this.room(4);
+    this.size = this.buf.writeUInt32BE(v >>> 0, this.size);
   }
 
   u48(v: number): void {
-    const b = Buffer.allocUnsafe(6);
-    b.writeUIntBE(v, 0, 6);
-    this.push(b);
+    this.room(6);
+    this.size = this.buf.writeUIntBE(v, this.size, 6);
   }
 
-  bytes(b: Buffer): void {
-    this.push(b);
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.size);
+    this.size += b.length;
+  }
+
+  /** A string as UTF-8, after its byte length as a u16. */
+  str16(text: string): void {
+    const n = Buffer.byteLength(text, 'utf8');
+    this.u16(n);
+    this.room(n);
+    this.size += this.buf.write(text, this.size, 'utf8');
   }
 
   id(id: string): void {
     if (!NODE_ID_PATTERN.test(id)) throw new Error(`not a node id: ${id}`);
-    this.push(Buffer.from(id, 'hex'));
+    this.room(NODE_ID_BYTES);
+    this.size += this.buf.write(id, this.size, 'hex');
   }
 
+  /** The bytes written, as a buffer of their own. */
   done(): Buffer {
-    return Buffer.concat(this.parts, this.size);
+    return Buffer.from(this.buf.subarray(0, this.size));
   }
 
-  private push(b: Buffer): void {
-    this.parts.push(b);
-    this.size += b.length;
+  private room(n: number): void {
+    if (this.size + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.size + n));
+    this.buf.copy(next, 0, 0, this.size);
+    this.buf = next;
   }
 }
