@@ -1,7 +1,7 @@
 # Heck: `make run` starts one node on the defaults; `make test` installs what the tests need and runs them.
 NODE_MODULES := node_modules/.installed
 
-.PHONY: install build run test test-unit coverage bench bench-membership clean deps
+.PHONY: install build run test test-unit coverage bench bench-membership bench-replication clean deps
 
 $(NODE_MODULES): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -34,10 +34,16 @@ coverage: deps build
 bench: deps build
 	node dist/bench/resp.js
 	node dist/bench/membership.js
+	node dist/bench/replication.js
 
 # Membership only (simulator, real Heck processes, memberlist anchor); ARGS=--quick for the short run.
 bench-membership: build
 	node dist/bench/membership.js $(ARGS)
+
+# Replication only (propagation on real processes and in the simulator, anti-entropy bytes,
+# durable HECK.ADDORIGIN vs redis appendfsync always); ARGS=--quick for the short run.
+bench-replication: deps build
+	node dist/bench/replication.js $(ARGS)
 
 clean:
 	rm -rf dist coverage

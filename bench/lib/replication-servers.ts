@@ -1,0 +1,263 @@
+/**
+ * Durable-write throughput: HECK.ADDORIGIN (acknowledged once fdatasync'ed, group commit) against
+ * redis-server SET with `--appendonly yes --appendfsync always`, both with their data in a fresh
+ * directory under os.tmpdir() (so on the same filesystem), driven by the same redis-benchmark load.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { ROOT, startNodeProcess, type NodeProcess } from '../../test/helpers/process.js';
+import { ErrorReply, plain, RespClient } from '../../test/helpers/resp-client.js';
+import { infoField, infoOnce } from './clients.js';
+
+export type DurableName = 'redis' | 'heck';
+
+export interface DurableServer {
+  readonly name: DurableName;
+  readonly port: number;
+  readonly pid: number;
+  /** Where its log lives. */
+  readonly dir: string;
+  stop(): Promise<void>;
+}
+
+const START_TIMEOUT_MS = 20_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+/** Every server child of ours still running, for the exit hook. */
+const children = new Set<ChildProcess>();
+
+export function serverPids(): number[] {
+  return [...children].map((c) => c.pid).filter((p): p is number => typeof p === 'number');
+}
+
+async function deadline(ms: number, what: string): Promise<never> {
+  await delay(ms, undefined, { ref: false });
+  throw new Error(`${what} took longer than ${ms} ms`);
+}
+
+/** SIGTERM, then SIGKILL if the process has not exited within STOP_TIMEOUT_MS. */
+async function terminate(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    try {
+      await Promise.race([exited, deadline(STOP_TIMEOUT_MS, `stopping pid ${child.pid}`)]);
+    } catch {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+  children.delete(child);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** redis-server with an AOF fsynced before every reply (`appendfsync always`), no RDB snapshots. */
+export async function startRedisAof(): Promise<DurableServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'heck-bench-redis-aof-'));
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'no', '--dir', dir];
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      rmSync(dir, { recursive: true, force: true });
+      resolve();
+    }),
+  );
+  let log = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      log += d.toString();
+      if (log.includes('Ready to accept connections')) resolve();
+    });
+    child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    child.once('error', reject);
+    void exited.then(() => reject(new Error(`redis-server exited before it was ready:\n${log}`)));
+  });
+  try {
+    await Promise.race([ready, deadline(START_TIMEOUT_MS, 'starting redis-server')]);
+  } catch (e) {
+    await terminate(child, exited);
+    throw e;
+  }
+  return { name: 'redis', port, pid: child.pid!, dir, stop: () => terminate(child, exited) };
+}
+
+/** A Heck node (`--profile lan`, alone) with a fresh data directory under os.tmpdir(). */
+export async function startHeckNode(): Promise<DurableServer & { proc: NodeProcess }> {
+  const proc = await Promise.race([startNodeProcess(['--profile', 'lan']), deadline(START_TIMEOUT_MS, 'starting heck-server')]);
+  children.add(proc.child);
+  const listening = proc.logs.find((r) => r.event === 'listening');
+  const pid = typeof listening?.pid === 'number' ? listening.pid : proc.child.pid!;
+  return { name: 'heck', port: proc.port, pid, dir: proc.dir, proc, stop: () => terminate(proc.child, proc.exited) };
+}
+
+/** bin/heck-server's own node flags (it execs `node --max-semi-space-size=2 dist/src/main.js`). */
+export const HECK_NODE_FLAGS = ['--max-semi-space-size=2'];
+
+/**
+ * A Heck node started as bin/heck-server starts it, but with these node flags instead of its own
+ * (e.g. `--cpu-prof`, which NODE_OPTIONS does not allow, or another young-generation size). A
+ * profile is written when the node exits (SIGTERM: graceful stop, then exit 0).
+ */
+export async function startHeckWithFlags(nodeFlags: string[]): Promise<DurableServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'heck-bench-flags-data-'));
+  const args = [...nodeFlags, join(ROOT, 'dist', 'src', 'main.js'), '--port', '0', '--bus-port', '0', '--dir', dir, '--profile', 'lan'];
+  const child = spawn('node', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      rmSync(dir, { recursive: true, force: true });
+      resolve();
+    }),
+  );
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const listening = new Promise<Record<string, unknown>>((resolve, reject) => {
+    let pending = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      pending += d.toString();
+      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        try {
+          const rec = JSON.parse(line) as Record<string, unknown>;
+          if (rec.event === 'listening') resolve(rec);
+        } catch {
+          // Not a log line.
+        }
+      }
+    });
+    child.once('error', reject);
+    void exited.then(() => reject(new Error(`heck-server (node ${nodeFlags.join(' ')}) exited before listening: ${stderr}`)));
+  });
+  let rec: Record<string, unknown>;
+  try {
+    rec = await Promise.race([listening, deadline(START_TIMEOUT_MS, 'starting heck-server with node flags')]);
+  } catch (e) {
+    await terminate(child, exited);
+    throw e;
+  }
+  return { name: 'heck', port: rec.port as number, pid: child.pid!, dir, stop: () => terminate(child, exited) };
+}
+
+/**
+ * CPU ticks (utime, stime) by thread group, from /proc/<pid>/task/<tid>/stat: `main` (tid = pid),
+ * and every other thread by its name: Redis' bio_* background threads; Node's unnamed ones
+ * (V8's GC and compiler helpers, libuv's threadpool where the log's writev and fdatasync run)
+ * together as `other threads`.
+ */
+export function threadTicks(pid: number): Map<string, { user: number; sys: number }> {
+  const out = new Map<string, { user: number; sys: number }>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // Node 20 names none of its threads (all `node`): V8's GC/JIT helpers and libuv's threadpool.
+      const group = Number(tid) === pid ? 'main' : comm === 'node' ? 'other threads' : comm;
+      const g = out.get(group) ?? { user: 0, sys: 0 };
+      g.user += Number(f[14 - 3]);
+      g.sys += Number(f[15 - 3]);
+      out.set(group, g);
+    } catch {
+      // The thread ended between readdir and read.
+    }
+  }
+  return out;
+}
+
+export interface BenchRun {
+  rps: number;
+  avgLatencyMs: number;
+  p50LatencyMs: number;
+  p99LatencyMs: number;
+  /** Distinct stderr lines, e.g. "Error from server: ..." (redis-benchmark prints at most one a second). */
+  warnings: string[];
+}
+
+const RUN_TIMEOUT_MS = 10 * 60_000;
+
+/** One redis-benchmark run with `--csv`; its rps and latency columns (located by header). */
+export function redisBenchmarkCsv(port: number, args: string[], requests: number, clients: number, pipeline: number): Promise<BenchRun> {
+  const all = ['-h', '127.0.0.1', '-p', String(port), '-c', String(clients), '-n', String(requests), '-P', String(pipeline), '--csv', ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn('redis-benchmark', all, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code !== 0) return reject(new Error(`redis-benchmark ${all.join(' ')} failed (${code ?? signal}):\n${stdout}${stderr}`));
+      const rows = stdout.split('\n').filter((l) => l.startsWith('"')).map((l) => [...l.matchAll(/"([^"]*)"/g)].map((m) => m[1]!));
+      const head = rows[0] ?? [];
+      const row = rows[1];
+      const col = (name: string) => (row ? Number(row[head.indexOf(name)]) : NaN);
+      if (!row || !Number.isFinite(col('rps'))) return reject(new Error(`redis-benchmark printed no result row:\n${stdout}${stderr}`));
+      resolve({
+        rps: col('rps'),
+        avgLatencyMs: col('avg_latency_ms'),
+        p50LatencyMs: col('p50_latency_ms'),
+        p99LatencyMs: col('p99_latency_ms'),
+        warnings: [...new Set(stderr.split(/[\r\n]+/).map((l) => l.trim()).filter(Boolean))],
+      });
+    });
+  });
+}
+
+/** The filesystem a path is on: type (df -T) and device id, to show both logs share one. */
+export function filesystemOf(path: string): { type: string; device: number } {
+  let type = 'unknown';
+  try {
+    type = execFileSync('df', ['--output=fstype', path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop()!.trim();
+  } catch {
+    // df without --output (busybox): leave it unknown.
+  }
+  return { type, device: statSync(path).dev };
+}
+
+/** Checks the write the load sends answers +OK (so a fast error can't pass for throughput). */
+export async function preflight(server: DurableServer): Promise<string[]> {
+  const c = await RespClient.open(server.port);
+  try {
+    const cmd = server.name === 'heck' ? ['HECK.ADDORIGIN', 'o:preflight', 'http://127.0.0.1:9/'] : ['SET', 'o:preflight', 'http://127.0.0.1:9/'];
+    const r = plain(await c.call(...cmd));
+    return r === 'OK' ? [] : [`${cmd[0]}: expected OK, got ${r instanceof ErrorReply ? `error "${r.message}"` : JSON.stringify(r)}`];
+  } finally {
+    c.close();
+  }
+}
+
+/** Heck's state-log counters (INFO persistence). */
+export async function heckPersistence(port: number): Promise<{ appends: number; fsyncs: number; compactions: number; logBytes: number; snapshotBytes: number }> {
+  const text = await infoOnce(port, 'persistence');
+  const num = (f: string) => Number(infoField(text, f) ?? NaN);
+  return { appends: num('state_appends'), fsyncs: num('state_fsyncs'), compactions: num('state_compactions'), logBytes: num('state_log_bytes'), snapshotBytes: num('state_snapshot_bytes') };
+}
+
+/** Error replies the server counted (INFO errorstats lines). */
+export async function errorStats(port: number): Promise<string[]> {
+  return (await infoOnce(port, 'errorstats')).split(/\r?\n/).filter((l) => l.startsWith('errorstat_'));
+}
