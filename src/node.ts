@@ -93,6 +93,7 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
   const runId = random.bytes(20).toString('hex');
   const hub = new PubSubHub();
   replica.origins.onChange((after, before) => {
+    if (!hub.hasReceivers(ORIGINS_CHANNEL)) return;
     const event = originEvent(after, before);
     if (event) hub.publish(ORIGINS_CHANNEL, event);
   });
@@ -329,6 +330,7 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
       requestUser: (id, c, p) => m.requestUser(id, c, p),
       onUserRequest: (c, h) => m.onUserRequest(c, h),
       alivePeers: () => m.list().filter((x) => x.id !== nodeId && x.state === 'alive').map((x) => x.id),
+      hasLivePeers: () => m.livePeerCount() > 0,
     },
     clock,
     random,
@@ -340,7 +342,7 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
   // The log is folded into a snapshot once it outgrows the state it describes.
   const compactor = clock.setInterval(() => {
     if (!store.shouldCompact()) return;
-    store.compact(replica.snapshot()).catch((e: unknown) => logger.error('compaction_failed', { error: String(e) }));
+    store.compact(replica.snapshotChunks()).catch((e: unknown) => logger.error('compaction_failed', { error: String(e) }));
   }, COMPACT_CHECK_MS);
 
   stopSteps.push(async () => {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { compareStamps, type Stamp } from './hlc.js';
 
 /**
@@ -39,7 +39,7 @@ export const LEAVES = TOPS * LEAVES_PER_TOP;
 /** A digest is 64 bits kept as two 32-bit halves, so XOR stays in plain numbers. */
 export type Digest = [number, number];
 
-export type MergeResult = 'applied' | 'stale' | 'refused';
+export type MergeResult = 'applied' | 'stale';
 
 interface Slot<V> {
   entry: Entry<V>;
@@ -81,15 +81,10 @@ export class LwwSet<V> {
     for (const s of this.slots.values()) yield s.entry;
   }
 
-  /**
-   * Merges one record. `refuseUnknownBefore` guards against resurrection after tombstone garbage
-   * collection: a record older than it, for an element we hold nothing about, may be an add whose
-   * tombstone we already collected, so it is refused (see docs/replication.md).
-   */
-  merge(entry: Entry<V>, refuseUnknownBefore = -Infinity): MergeResult {
+  /** Merges one record: applied if it supersedes what is held (or nothing is), else stale. */
+  merge(entry: Entry<V>): MergeResult {
     const old = this.slots.get(entry.id);
     if (!old) {
-      if (entry.stamp.wall < refuseUnknownBefore) return 'refused';
       const leaf = leafOf(entry.id);
       (this.leafIds[leaf] ??= new Set()).add(entry.id);
       this.put({ entry, leaf, hi: 0, lo: 0 });
@@ -115,7 +110,7 @@ export class LwwSet<V> {
     return dropped;
   }
 
-  /** Forgets everything held about an element (the other side of a refused record). */
+  /** Forgets everything held about an element (a stale node's record the cluster removed). */
   drop(id: string): void {
     const s = this.slots.get(id);
     if (!s) return;
@@ -187,7 +182,7 @@ export class LwwSet<V> {
 
 /** The leaf of an element: fixed forever by its id (the first 12 bits of SHA-1), as peers must agree. */
 export function leafOf(id: string): number {
-  const h = createHash('sha1').update(id).digest();
+  const h = hash('sha1', id, 'buffer');
   return ((h[0]! << 4) | (h[1]! >> 4)) % LEAVES;
 }
 
@@ -196,9 +191,7 @@ export function leafOf(id: string): number {
  * newer version that adds fields to values must not make replicas disagree about equal records.
  */
 function recordHash(e: Entry<unknown>): Digest {
-  const h = createHash('sha1')
-    .update(`${e.id}\0${e.stamp.wall}\0${e.stamp.counter}\0${e.stamp.node}\0${e.removed ? 1 : 0}`)
-    .digest();
+  const h = hash('sha1', `${e.id}\0${e.stamp.wall}\0${e.stamp.counter}\0${e.stamp.node}\0${e.removed ? 1 : 0}`, 'buffer');
   return [h.readUInt32BE(0), h.readUInt32BE(4)];
 }
 

@@ -20,6 +20,11 @@ export const MAX_VALUE_BYTES = 64 * 1024;
 // the bytes of '\uFEFFweb-1' as the id 'web-1' and the bytes of a lone BOM as the empty id.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** Bytes writeEntry() writes for a record, so a writer can be sized exactly. */
+export function entryBytes(e: Entry<unknown>): number {
+  return 2 + Buffer.byteLength(e.id, 'utf8') + 6 + 4 + 20 + 1 + 4 + e.bytes.length;
+}
+
 export function writeEntry(w: ByteWriter, e: Entry<unknown>): void {
   w.str16(e.id);
   w.u48(e.stamp.wall);

@@ -221,6 +221,11 @@ export class Membership {
     return m ? publicView(m) : undefined;
   }
 
+  /** Members other than this node that are alive or suspect. */
+  livePeerCount(): number {
+    return this.countAliveOrSuspect() - (this.leaving ? 0 : 1);
+  }
+
   awarenessScore(): number {
     return this.awareness.score;
   }

@@ -1,9 +1,10 @@
 import { Hlc, type Stamp } from '../crdt/hlc.js';
 import { beats, LwwSet, type Entry, type MergeResult } from '../crdt/lww-set.js';
-import { jsonCodec, readEntry, validId, writeEntry, type ValueCodec } from '../crdt/records.js';
+import { entryBytes, jsonCodec, readEntry, validId, writeEntry, type ValueCodec } from '../crdt/records.js';
 import { healthFromJson, type HealthRecord } from '../probe/health.js';
 import { specFromJson, type OriginSpec } from '../probe/spec.js';
 import { ByteReader, ByteWriter, DecodeError } from '../runtime/bytes.js';
+import { afterExchange, isCurrent, NEVER_SYNCED, staleNextTo, type Currency } from './currency.js';
 
 /** Set numbers on the bus and on disk; append-only. */
 export const SET_TAGS = { origins: 1, health: 2 } as const;
@@ -28,6 +29,7 @@ const RECORD = 1;
 const META = 2;
 /** `[3][u8 set tag][u16 id length][id]`: an element forgotten by the tombstone rule (drop()). */
 const DROP = 3;
+const SYNCED_AT_PERSIST_MS = 60_000;
 
 /**
  * One LWW set as the node uses it: local writes stamped by the node's clock, remote records merged,
@@ -67,7 +69,7 @@ export class ReplicatedSet<V> {
   merge(entry: Entry<V>, persist = true): MergeResult {
     this.replica.hlc.observe(entry.stamp);
     const before = this.set.get(entry.id);
-    const result = this.set.merge(entry, persist ? this.replica.refuseUnknownBefore() : -Infinity);
+    const result = this.set.merge(entry);
     if (result !== 'applied') return result;
     if (persist) this.replica.persistEntry(this.tag, entry);
     for (const l of this.listeners) l(entry, before, 'remote');
@@ -75,13 +77,17 @@ export class ReplicatedSet<V> {
   }
 
   /**
-   * Forgets everything held about an element because a peer refused its record (the tombstone
-   * rule), durably: replaying the log must not bring it back.
+   * Forgets an element this stale node held but the cluster removed while it was away (see
+   * docs/replication.md), durably: replaying the log must not bring it back. Listeners see it as
+   * a removal.
    */
   drop(id: string): void {
-    if (!this.set.get(id)) return;
+    const before = this.set.get(id);
+    if (!before) return;
     this.set.drop(id);
     this.replica.persistDrop(this.tag, id);
+    const gone: Entry<V> = { id, stamp: before.stamp, removed: true, value: null, bytes: Buffer.alloc(0) };
+    for (const l of this.listeners) l(gone, before, 'remote');
   }
 
   private writeLocal(entry: Entry<V>): Entry<V> {
@@ -98,15 +104,17 @@ export class ReplicatedSet<V> {
 }
 
 /**
- * The node's replicated state: the origin list and the verdicts, their clock, and whether this
- * node has ever synchronised with a peer (a node that has not accepts old records it lacks; see
- * the tombstone rule in docs/replication.md).
+ * The node's replicated state: the origin list and the verdicts, their clock, and `syncedAt`: the
+ * wall time up to which this replica is known to hold what the cluster holds (0 = never synced).
+ * A node whose syncedAt is older than the tombstone grace period has been away long enough for the
+ * cluster to have forgotten removals it missed; see docs/replication.md.
  */
 export class Replica {
   readonly hlc: Hlc;
   readonly origins: ReplicatedSet<OriginSpec>;
   readonly health: ReplicatedSet<HealthRecord>;
-  private seededFlag = false;
+  private currencyNow: Currency = NEVER_SYNCED;
+  private persistedSyncedAt = 0;
 
   constructor(private readonly options: ReplicaOptions) {
     this.hlc = new Hlc(options.wallNow, options.nodeId, options.maxClockAheadMs);
@@ -114,8 +122,16 @@ export class Replica {
     this.health = new ReplicatedSet('health', jsonCodec(healthFromJson), this);
   }
 
-  get seeded(): boolean {
-    return this.seededFlag;
+  get nodeId(): string {
+    return this.options.nodeId;
+  }
+
+  get syncedAt(): number {
+    return this.currencyNow.syncedAt;
+  }
+
+  get currency(): Currency {
+    return this.currencyNow;
   }
 
   sets(): ReplicatedSet<unknown>[] {
@@ -126,16 +142,37 @@ export class Replica {
     return this.sets().find((s) => s.tag === tag);
   }
 
-  /** After the first successful exchange with a peer, the tombstone rule applies to this node too. */
-  markSeeded(): void {
-    if (this.seededFlag) return;
-    this.seededFlag = true;
-    this.options.persist(encodeMeta(true));
+  /** Whether this replica must reconcile against the peer (drop what the cluster removed meanwhile). */
+  staleNextTo(peer: Currency): boolean {
+    return staleNextTo(this.currencyNow, peer, this.options.wallNow(), this.options.tombstoneGraceMs);
   }
 
-  /** Records older than this, of elements we hold nothing about, are refused (never resurrected). */
-  refuseUnknownBefore(): number {
-    return this.seededFlag ? this.options.wallNow() - this.options.tombstoneGraceMs : -Infinity;
+  /** A completed exchange with a peer; `reconciled` when this replica was stale next to it. */
+  synced(peer: Currency, reconciled: boolean): void {
+    this.setCurrency(afterExchange(this.currencyNow, peer, reconciled, this.options.wallNow(), this.options.tombstoneGraceMs));
+  }
+
+  /**
+   * About to take a stale peer's records: a replica without history becomes as stale as the peer
+   * from the first record on, not only once the exchange completes (meanwhile a current node
+   * exchanging with us would take those records from a replica that looks current).
+   */
+  taking(peer: Currency): void {
+    const now = this.options.wallNow();
+    if (this.currencyNow.since === 0 && !isCurrent(peer, now, this.options.tombstoneGraceMs)) this.setCurrency({ ...peer });
+  }
+
+  private setCurrency(next: Currency): void {
+    const changedSince = next.since !== this.currencyNow.since;
+    this.currencyNow = next;
+    // syncedAt is persisted at most once a minute (a tenth of the grace period if shorter): an
+    // older value only makes a stale node drop less, but one lagging by most of a short grace
+    // period would make every node of a cluster restarted at once stale.
+    const every = Math.min(SYNCED_AT_PERSIST_MS, this.options.tombstoneGraceMs / 10);
+    if (changedSince || next.syncedAt - this.persistedSyncedAt >= every || this.persistedSyncedAt === 0) {
+      this.persistedSyncedAt = next.syncedAt;
+      this.options.persist(encodeMeta(next));
+    }
   }
 
   /** Drops tombstones past the grace period; returns how many. */
@@ -166,7 +203,8 @@ export class Replica {
         const r = new ByteReader(p);
         const kind = r.u8();
         if (kind === META) {
-          if (r.u8() === 1) this.seededFlag = true;
+          this.currencyNow = { syncedAt: r.u48(), since: r.u48() };
+          this.persistedSyncedAt = this.currencyNow.syncedAt;
           continue;
         }
         if (kind === DROP) {
@@ -188,18 +226,32 @@ export class Replica {
     return skipped;
   }
 
-  /** Everything needed to rebuild this state: the payloads of a compacted snapshot. */
-  snapshot(): Buffer[] {
-    const out: Buffer[] = [encodeMeta(this.seededFlag)];
+  /**
+   * Everything needed to rebuild this state, as payloads for a compacted snapshot, in chunks a
+   * consumer can take one per turn of the event loop (records changed meanwhile come out as they
+   * are then, which the log written since holds too).
+   */
+  *snapshotChunks(chunkSize = 2000): Generator<Buffer[]> {
+    let chunk: Buffer[] = [encodeMeta(this.currencyNow)];
     for (const s of this.sets()) {
-      for (const e of s.set.entries()) out.push(encodeRecord(s.tag, e));
+      for (const e of s.set.entries()) {
+        chunk.push(encodeRecord(s.tag, e));
+        if (chunk.length < chunkSize) continue;
+        yield chunk;
+        chunk = [];
+      }
     }
-    return out;
+    yield chunk;
+  }
+
+  /** The same payloads in one array. */
+  snapshot(): Buffer[] {
+    return [...this.snapshotChunks()].flat();
   }
 }
 
 function encodeRecord(tag: SetTag, entry: Entry<unknown>): Buffer {
-  const w = new ByteWriter();
+  const w = new ByteWriter(2 + entryBytes(entry));
   w.u8(RECORD);
   w.u8(tag);
   writeEntry(w, entry);
@@ -211,6 +263,10 @@ function stampAfter(s: Stamp, node: string): Stamp {
   return s.counter < 2 ** 32 - 1 ? { wall: s.wall, counter: s.counter + 1, node } : { wall: s.wall + 1, counter: 0, node };
 }
 
-function encodeMeta(seeded: boolean): Buffer {
-  return Buffer.from([META, seeded ? 1 : 0]);
+function encodeMeta(c: Currency): Buffer {
+  const w = new ByteWriter();
+  w.u8(META);
+  w.u48(c.syncedAt);
+  w.u48(c.since);
+  return w.done();
 }

@@ -1,6 +1,6 @@
 import type { Profile } from '../config.js';
 import type { Entry } from '../crdt/lww-set.js';
-import { readEntry, writeEntry } from '../crdt/records.js';
+import { entryBytes, readEntry, writeEntry } from '../crdt/records.js';
 import { ByteReader, ByteWriter, DecodeError } from '../runtime/bytes.js';
 import type { Clock, TimerHandle } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
@@ -23,6 +23,8 @@ export interface ReplicationBus {
   onUserRequest(channel: number, handler: (payload: Buffer, from: Address) => Promise<Buffer>): void;
   /** Ids of the other members believed alive. */
   alivePeers(): string[];
+  /** Whether any other member is alive or suspect (cheap: asked on every change). */
+  hasLivePeers(): boolean;
 }
 
 export interface ReplicationTimers {
@@ -57,6 +59,8 @@ export interface ReplicationStats {
   exchangeBytesOut: number;
   exchangeBytesIn: number;
   recordsRepaired: number;
+  /** Own records dropped because the cluster removed them while this node was away. */
+  recordsDropped: number;
   tombstonesCollected: number;
 }
 
@@ -68,7 +72,7 @@ export interface ReplicationStats {
 export class Replicator {
   readonly stats: ReplicationStats = {
     deltasSent: 0, deltasReceived: 0, deltasApplied: 0, deltasTooLarge: 0, exchanges: 0, exchangesFailed: 0,
-    exchangesAnswered: 0, exchangeBytesOut: 0, exchangeBytesIn: 0, recordsRepaired: 0, tombstonesCollected: 0,
+    exchangesAnswered: 0, exchangeBytesOut: 0, exchangeBytesIn: 0, recordsRepaired: 0, recordsDropped: 0, tombstonesCollected: 0,
   };
   private readonly loops = new Map<string, TimerHandle>();
   private exchanging = false;
@@ -83,10 +87,12 @@ export class Replicator {
     }
     bus.onUser(REPLICATION_CHANNEL, (payload) => this.receiveDelta(payload));
     bus.onUserRequest(REPLICATION_CHANNEL, async (payload) => {
-      const reply = answer(replica, payload);
+      const { reply, reconcileWith } = answer(replica, payload);
       this.stats.exchangesAnswered++;
       this.stats.exchangeBytesIn += payload.length;
       this.stats.exchangeBytesOut += reply.length;
+      // We are stale next to that peer: reconcile with it ourselves, as the side that may drop.
+      if (reconcileWith) deps.clock.setTimeout(() => void (this.running && this.antiEntropy(reconcileWith)), 0);
       return reply;
     });
   }
@@ -122,7 +128,10 @@ export class Replicator {
         this.stats.exchanges++;
         const result = await exchange(this.deps.replica, (payload) => this.request(target, payload));
         this.stats.recordsRepaired += result.received;
-        if (!result.more) break;
+        this.stats.recordsDropped += result.dropped;
+        // Chain rounds only while they move something: buckets that cannot be repaired (records
+        // one side cannot read, from a newer version) must not cost a burst every period.
+        if (!result.more || result.received + result.sent + result.dropped === 0) break;
       }
       return true;
     } catch (e) {
@@ -142,7 +151,9 @@ export class Replicator {
   }
 
   private spread(set: ReplicatedSet<unknown>, entry: Entry<unknown>): void {
-    const w = new ByteWriter();
+    // Nobody to tell: a peer that comes later gets it from anti-entropy.
+    if (!this.deps.bus.hasLivePeers()) return;
+    const w = new ByteWriter(2 + entryBytes(entry));
     w.u8(DELTA_VERSION);
     w.u8(set.tag);
     writeEntry(w, entry);

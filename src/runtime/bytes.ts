@@ -122,8 +122,9 @@ export class ByteWriter {
     this.size += this.buf.write(id, this.size, 'hex');
   }
 
-  /** The bytes written, as a buffer of their own. */
+  /** The bytes written, as a buffer of their own (no copy when the writer was sized exactly). */
   done(): Buffer {
+    if (this.size === this.buf.length) return this.buf;
     return Buffer.from(this.buf.subarray(0, this.size));
   }
 

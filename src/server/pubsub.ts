@@ -53,6 +53,13 @@ export class PubSubHub {
     return this.patterns.size;
   }
 
+  /** Whether a message on the channel would reach anyone (so a publisher can skip building it). */
+  hasReceivers(channel: string): boolean {
+    if (this.channels.has(channel)) return true;
+    for (const pattern of this.patterns.keys()) if (globMatch(pattern, channel)) return true;
+    return false;
+  }
+
   /** Delivers to every subscriber of the channel and of each matching pattern; returns how many. */
   publish(channel: string, message: Buffer | string): number {
     let receivers = 0;

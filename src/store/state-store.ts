@@ -76,6 +76,7 @@ const writevAsync = promisify(writev);
 const fdatasyncAsync = promisify(fdatasync);
 const fsyncAsync = promisify(fsync);
 const closeAsync = promisify(close);
+const SNAPSHOT_SYNC_BYTES = 4 * 1024 * 1024;
 
 export class StateStore {
   /** Oldest first; appends join the last batch if it is for the current gen. */
@@ -165,16 +166,19 @@ export class StateStore {
     return this.stats.logBytes > Math.max(this.compactMinBytes, this.stats.snapshotBytes);
   }
 
-  /** Writes a snapshot of exactly these payloads (the caller's whole state, now) and retires older files. */
-  async compact(payloads: Buffer[]): Promise<void> {
+  /**
+   * Writes a snapshot of the payloads the chunks yield and retires older files. New appends go to
+   * a new log from this call on, and the chunks are read after it, so they may come from the
+   * caller's live state (a lazy iterable).
+   */
+  async compact(chunks: Iterable<Buffer[]>): Promise<void> {
     this.assertUsable();
     if (this.compaction) throw new Error('a compaction is already running');
-    if (payloads.some((p) => p.length > MAX_PAYLOAD_BYTES)) throw new RangeError(`a state record is over the ${MAX_PAYLOAD_BYTES}-byte cap`);
     const gen = ++this.gen;
     const rotation = this.openBatch();
     const retired = this.stats.logBytes;
     this.stats.logBytes = HEADER_BYTES;
-    this.compaction = this.writeSnapshot(gen, rotation, payloads);
+    this.compaction = this.writeSnapshot(gen, rotation, chunks);
     try {
       await this.compaction;
       this.stats.compactions++;
@@ -217,18 +221,44 @@ export class StateStore {
   }
 
   /** Flushes batches one at a time; appends made meanwhile gather in the next one. */
+  /**
+   * Writes the queued batches in order. A batch's fdatasync may run beside the next batch's write
+   * and fdatasync (two groups in flight at most): the clients acknowledged by one group send their
+   * next writes while the other group is on its way to the disk, so groups stay full, and the disk
+   * commits both in one journal flush when it can. Batches are acknowledged in order.
+   */
   private async drain(): Promise<void> {
-    for (let batch = this.queue.shift(); batch; batch = this.queue.shift()) {
+    let inFlight: Promise<void> | null = null;
+    for (;;) {
+      const batch = this.queue.shift();
+      if (!batch) {
+        if (!inFlight) break;
+        await inFlight;
+        inFlight = null;
+        continue; // more may have been queued meanwhile
+      }
       this.writing = batch;
       try {
-        if (batch.gen !== this.fdGen) await this.rotate(batch.gen);
-        if (batch.bytes > 0) {
-          const { bytesWritten } = await writevAsync(this.fd, batch.buffers);
-          checkWritten(join(this.dir, fileName('log', this.fdGen)), bytesWritten, batch.bytes);
-          await fdatasyncAsync(this.fd);
-          this.stats.syncs++;
+        if (batch.gen !== this.fdGen || batch.bytes === 0) {
+          await inFlight; // the file may close on rotation; an empty batch only waits its turn
+          inFlight = null;
+          if (batch.gen !== this.fdGen) await this.rotate(batch.gen);
+          if (batch.bytes === 0) {
+            batch.resolve();
+            continue;
+          }
         }
-        batch.resolve();
+        const { bytesWritten } = await writevAsync(this.fd, batch.buffers);
+        checkWritten(join(this.dir, fileName('log', this.fdGen)), bytesWritten, batch.bytes);
+        const earlier: Promise<void> | null = inFlight;
+        const synced = fdatasyncAsync(this.fd);
+        inFlight = (async () => {
+          await synced;
+          this.stats.syncs++;
+          await earlier;
+          batch.resolve();
+        })().catch((e: unknown) => this.fail(e as Error));
+        await earlier;
       } catch (e) {
         this.fail(e as Error);
       }
@@ -237,22 +267,36 @@ export class StateStore {
     this.draining = false;
   }
 
+
   /** Runs once every batch for the old log is synced, so only the newest log can have a torn tail. */
   private async rotate(gen: number): Promise<void> {
     const path = join(this.dir, fileName('log', gen));
-    await writeAtomic(path, [fileHeader('L')]);
+    await writeAtomic(path, (write) => write([fileHeader('L')]));
     const old = this.fd;
     this.fd = await openAsync(path, 'a');
     this.fdGen = gen;
     await closeAsync(old);
   }
 
-  private async writeSnapshot(gen: number, rotation: Batch, payloads: Buffer[]): Promise<void> {
+  /**
+   * The chunks are read after the rotation and written one at a time, so a large state is
+   * framed without stalling the clients (what changes meanwhile is in the new log as well).
+   */
+  private async writeSnapshot(gen: number, rotation: Batch, chunks: Iterable<Buffer[]>): Promise<void> {
     await rotation.done;
     const path = join(this.dir, fileName('snapshot', gen));
-    this.stats.snapshotBytes = await writeAtomic(path, [fileHeader('S'), ...payloads.flatMap(frame), snapshotTrailer(payloads.length)]);
+    let count = 0;
+    this.stats.snapshotBytes = await writeAtomic(path, async (write) => {
+      await write([fileHeader('S')]);
+      for (const chunk of chunks) {
+        if (chunk.some((p) => p.length > MAX_PAYLOAD_BYTES)) throw new RangeError(`a state record is over the ${MAX_PAYLOAD_BYTES}-byte cap`);
+        await write(chunk.flatMap(frame));
+        count += chunk.length;
+      }
+      await write([snapshotTrailer(count)]);
+    });
     for (const f of parseNames(await readdir(this.dir))) if (f.gen < gen) await unlink(join(this.dir, f.name));
-    this.logger.info('state_compacted', { file: path, payloads: payloads.length, bytes: this.stats.snapshotBytes });
+    this.logger.info('state_compacted', { file: path, payloads: count, bytes: this.stats.snapshotBytes });
   }
 
   private fail(error: Error): void {
@@ -295,12 +339,26 @@ function truncateDurably(path: string, length: number): void {
 }
 
 /** files.ts' writeFileAtomic without blocking the event loop; returns the file's size. */
-async function writeAtomic(path: string, buffers: Buffer[]): Promise<number> {
+/**
+ * Creates a file through a temporary one (written by `fill`, fsynced, renamed, directory fsynced).
+ * Every SNAPSHOT_SYNC_BYTES written are flushed on the way: one large final fsync would hold the
+ * log's fsyncs (and so every acknowledgement) behind it on the same disk. Returns the size.
+ */
+async function writeAtomic(path: string, fill: (write: (buffers: Buffer[]) => Promise<void>) => Promise<void>): Promise<number> {
   const tmp = `${path}.tmp`;
-  const size = buffers.reduce((n, b) => n + b.length, 0);
   const fd = await openAsync(tmp, 'w', 0o600);
+  let size = 0;
+  let unsynced = 0;
   try {
-    checkWritten(tmp, (await writevAsync(fd, buffers)).bytesWritten, size);
+    await fill(async (buffers) => {
+      const n = buffers.reduce((sum, b) => sum + b.length, 0);
+      checkWritten(tmp, (await writevAsync(fd, buffers)).bytesWritten, n);
+      size += n;
+      unsynced += n;
+      if (unsynced < SNAPSHOT_SYNC_BYTES) return;
+      unsynced = 0;
+      await fdatasyncAsync(fd);
+    });
     await fsyncAsync(fd);
   } finally {
     await closeAsync(fd);
@@ -319,3 +377,4 @@ async function writeAtomic(path: string, buffers: Buffer[]): Promise<number> {
 function checkWritten(path: string, written: number, expected: number): void {
   if (written !== expected) throw new Error(`short write to ${path}: ${written} of ${expected} bytes (disk full?)`);
 }
+

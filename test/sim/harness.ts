@@ -199,6 +199,7 @@ export class Sim {
         requestUser: (id, c, p) => m.requestUser(id, c, p),
         onUserRequest: (c, h) => m.onUserRequest(c, h),
         alivePeers: () => m.list().filter((x) => x.id !== node.id && x.state === 'alive').map((x) => x.id),
+      hasLivePeers: () => m.livePeerCount() > 0,
       },
       clock,
       random: new SeededRandom(this.seed * 31 + node.index),

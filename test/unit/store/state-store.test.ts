@@ -253,9 +253,9 @@ describe('StateStore', () => {
     const { store } = open(dir);
     store.append(Buffer.from('a'));
     store.append(Buffer.from('b'));
-    await store.compact([Buffer.from('state:ab')]);
+    await store.compact([[Buffer.from('state:ab')]]);
     store.append(Buffer.from('c'));
-    await store.compact([Buffer.from('state:abc')]);
+    await store.compact([[Buffer.from('state:abc')]]);
     store.append(Buffer.from('d'));
     assert.equal(store.stats.compactions, 2);
     await store.close();
@@ -270,9 +270,9 @@ describe('StateStore', () => {
     const dir = tempDir();
     const { store } = open(dir);
     store.append(Buffer.from('a'));
-    const compaction = store.compact([Buffer.from('state:a')]);
+    const compaction = store.compact([[Buffer.from('state:a')]]);
     store.append(Buffer.from('x'));
-    await assert.rejects(store.compact([]), /already running/);
+    await assert.rejects(store.compact([[]]), /already running/);
     await store.synced();
     store.append(Buffer.from('y'));
     await compaction;
@@ -286,12 +286,12 @@ describe('StateStore', () => {
     const snap = (name: string) => readFileSync(stateFile(dir, name));
     const first = open(dir).store;
     first.append(Buffer.from('a'));
-    await first.compact([Buffer.from('a')]);
+    await first.compact([[Buffer.from('a')]]);
     first.append(Buffer.from('b'));
     await first.close();
     const before = { 'snapshot-000002.bin': snap('snapshot-000002.bin'), 'log-000002.bin': snap('log-000002.bin') };
     const second = open(dir).store;
-    await second.compact([Buffer.from('a'), Buffer.from('b')]);
+    await second.compact([[Buffer.from('a'), Buffer.from('b')]]);
     second.append(Buffer.from('c'));
     await second.close();
     const after = { 'snapshot-000003.bin': snap('snapshot-000003.bin'), 'log-000003.bin': snap('log-000003.bin') };
@@ -320,7 +320,7 @@ describe('StateStore', () => {
     await write(dir, 'alpha', 'bravo');
     const log1 = readFileSync(stateFile(dir, 'log-000001.bin'));
     const { store } = open(dir);
-    await store.compact([Buffer.from('alpha'), Buffer.from('bravo')]);
+    await store.compact([[Buffer.from('alpha'), Buffer.from('bravo')]]);
     await store.close();
     restore(dir, { 'log-000001.bin': log1.subarray(0, log1.length - 2), 'log-000002.bin': fileHeader('L') });
     assert.throws(() => open(dir), (e: Error) => e instanceof StoreCorruptError && e.message.includes('log-000001.bin'));
@@ -329,7 +329,7 @@ describe('StateStore', () => {
   test('a damaged snapshot is corruption', async () => {
     const dir = tempDir();
     const { store } = open(dir);
-    await store.compact([Buffer.from('alpha'), Buffer.from('bravo')]);
+    await store.compact([[Buffer.from('alpha'), Buffer.from('bravo')]]);
     await store.close();
     const path = stateFile(dir, 'snapshot-000002.bin');
     const whole = readFileSync(path);
@@ -349,7 +349,7 @@ describe('StateStore', () => {
     assert.equal(store.shouldCompact(), false);
     store.append(Buffer.alloc(0));
     assert.equal(store.shouldCompact(), true);
-    const compaction = store.compact([Buffer.alloc(300)]);
+    const compaction = store.compact([[Buffer.alloc(300)]]);
     assert.equal(store.shouldCompact(), false, 'not while compacting');
     await compaction;
     assert.equal(store.stats.snapshotBytes, 8 + HEAD + 300 + HEAD + 4);
@@ -419,7 +419,7 @@ describe('StateStore', () => {
           } else if (r < 0.85) {
             await store.synced();
           } else if (r < 0.95 && !compaction) {
-            compaction = store.compact(state.slice()).finally(() => (compaction = undefined));
+            compaction = store.compact([state.slice()]).finally(() => (compaction = undefined));
             logStart = state.length;
           } else {
             await compaction;
