@@ -32,6 +32,16 @@ export function staleNextTo(self: Currency, peer: Currency, now: number, graceMs
   );
 }
 
+/**
+ * The currency of a replica without history that copies a stale one: as stale as it, and still
+ * without history of its own. Not the peer's `since`: a copy (perhaps a partial one, a copy takes
+ * several rounds) that claimed the peer's history could later be taken for a reference by the
+ * peer itself, which would drop what the copy does not hold yet.
+ */
+export function inherited(peer: Currency): Currency {
+  return { syncedAt: peer.syncedAt, since: 0 };
+}
+
 /** Self's currency after it took a peer's records in a complete exchange. */
 export function afterExchange(self: Currency, peer: Currency, reconciled: boolean, now: number, graceMs: number): Currency {
   const selfCurrent = isCurrent(self, now, graceMs);
@@ -40,7 +50,7 @@ export function afterExchange(self: Currency, peer: Currency, reconciled: boolea
   if (selfCurrent && !peerCurrent) {
     // A replica without history that copies a stale one is as stale as it (a current peer with
     // history reconciles both later); one with history took records nobody could check.
-    return self.since === 0 ? { ...peer } : { syncedAt: now, since: self.since };
+    return self.since === 0 ? inherited(peer) : { syncedAt: now, since: self.since };
   }
   if (!selfCurrent && peerCurrent) {
     // Next to a peer without history, which inherits us instead; next to one whose history
@@ -50,7 +60,9 @@ export function afterExchange(self: Currency, peer: Currency, reconciled: boolea
     return peer.since === 0 || peer.since <= self.syncedAt ? self : { syncedAt: now, since: peer.since };
   }
   // Both current, or both stale (a cluster that was down as a whole longer than the grace period
-  // picks up where it stopped).
+  // picks up where it stopped). A stale replica without history (a copy) starts its own history
+  // now rather than take the peer's, as inherited() does not.
+  if (!selfCurrent && self.since === 0) return { syncedAt: now, since: now };
   return { syncedAt: now, since: earliestKnown(self.since, peer.since) || now };
 }
 

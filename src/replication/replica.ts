@@ -4,7 +4,7 @@ import { entryBytes, jsonCodec, readEntry, validId, writeEntry, type ValueCodec 
 import { healthFromJson, type HealthRecord } from '../probe/health.js';
 import { specFromJson, type OriginSpec } from '../probe/spec.js';
 import { ByteReader, ByteWriter, DecodeError } from '../runtime/bytes.js';
-import { afterExchange, isCurrent, NEVER_SYNCED, staleNextTo, type Currency } from './currency.js';
+import { afterExchange, inherited, isCurrent, NEVER_SYNCED, staleNextTo, type Currency } from './currency.js';
 
 /** Set numbers on the bus and on disk; append-only. */
 export const SET_TAGS = { origins: 1, health: 2 } as const;
@@ -159,7 +159,7 @@ export class Replica {
    */
   taking(peer: Currency): void {
     const now = this.options.wallNow();
-    if (this.currencyNow.since === 0 && !isCurrent(peer, now, this.options.tombstoneGraceMs)) this.setCurrency({ ...peer });
+    if (this.currencyNow.since === 0 && !isCurrent(peer, now, this.options.tombstoneGraceMs)) this.setCurrency(inherited(peer));
   }
 
   private setCurrency(next: Currency): void {

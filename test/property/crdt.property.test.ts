@@ -4,6 +4,11 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Stamp } from '../../src/crdt/hlc.js';
 import { leafOf, LEAVES, LEAVES_PER_TOP, LwwSet, TOPS, type Entry } from '../../src/crdt/lww-set.js';
+import { UNKNOWN_HEALTH } from '../../src/probe/health.js';
+import { SPEC_DEFAULTS } from '../../src/probe/spec.js';
+import { answer, exchange, type ExchangeResult } from '../../src/replication/anti-entropy.js';
+import { Replica } from '../../src/replication/replica.js';
+import { ByteWriter } from '../../src/runtime/bytes.js';
 
 /**
  * Merge laws and digest bookkeeping of the LWW set over random records chosen to collide: few
@@ -265,5 +270,179 @@ describe('LWW set: bookkeeping after random merges, collects and drops (property
       }),
       { seed: 0xc011, ...RUNS },
     );
+  });
+});
+
+/**
+ * The tombstone rule between replicas (docs/replication.md): C was in sync with the cluster (A),
+ * then away for longer than the grace period while A went on (writes, removals, tombstones
+ * collected); then both write a little more and they meet. Whoever initiates, the outcome must be
+ * the LWW join of A and of C without C's records that are older than its syncedAt and that A holds
+ * nothing about (removed while C was away): dropped on C, never resurrected on A, and nothing else
+ * lost on either side.
+ */
+describe('anti-entropy: a stale replica reconciling with a current one (property)', () => {
+  const DAY = 86_400_000;
+  const GRACE = 7 * DAY;
+  const T0 = 1_700_000_000_000;
+  const ELEMENTS = Array.from({ length: 12 }, (_, i) => `e${i}`);
+  const wallOp = fc.record({
+    id: fc.constantFrom(...ELEMENTS),
+    kind: fc.constantFrom('add', 'add', 'remove', 'remove', 'health', 'unhealth'),
+    url: fc.constantFrom('http://a.example/', 'http://b.example/'),
+    dt: fc.integer({ min: 0, max: 2 }),
+  });
+  type WallOp = typeof wallOp extends fc.Arbitrary<infer T> ? T : never;
+  const onC = fc.tuple(fc.boolean(), wallOp);
+
+  const spec = (url: string) => ({ ...SPEC_DEFAULTS, headers: [], url });
+  /** A META log payload (currency: syncedAt, since), as Replica persists it. */
+  const meta = (syncedAt: number, since: number) => {
+    const w = new ByteWriter();
+    w.u8(2);
+    w.u48(syncedAt);
+    w.u48(since);
+    return w.done();
+  };
+  const key = (e: Entry<unknown>) => `${e.id}|${e.stamp.wall}.${e.stamp.counter}.${e.stamp.node}|${e.removed ? 'R' : 'A'}`;
+  const dump = (r: Replica) => ({ origins: [...r.origins.set.entries()].map(key).sort(), health: [...r.health.set.entries()].map(key).sort() });
+  const roots = (r: Replica) => `${r.origins.set.root().join(':')}/${r.health.set.root().join(':')}`;
+
+  async function sync(a: Replica, b: Replica): Promise<ExchangeResult[]> {
+    const out: ExchangeResult[] = [];
+    let reconcileWith: string | null = null;
+    const send = async (p: Buffer) => {
+      const ans = answer(b, p);
+      reconcileWith ??= ans.reconcileWith;
+      return ans.reply;
+    };
+    do out.push(await exchange(a, send));
+    while (out[out.length - 1]!.more);
+    if (out[0]!.reversed) {
+      assert.equal(reconcileWith, a.nodeId);
+      return sync(b, a);
+    }
+    return out;
+  }
+
+  function build(before: WallOp[], whileAway: WallOp[], after: [boolean, WallOp][]) {
+    const clock = { now: T0 };
+    const replica = (n: number) =>
+      new Replica({ nodeId: String(n).repeat(40), wallNow: () => clock.now, tombstoneGraceMs: GRACE, maxClockAheadMs: 60_000, persist: () => {} });
+    const [a, c] = [replica(1), replica(3)];
+    const apply = (r: Replica, o: WallOp) => {
+      clock.now += o.dt;
+      if (o.kind === 'add') r.origins.add(o.id, spec(o.url));
+      else if (o.kind === 'remove') r.origins.remove(o.id);
+      else if (o.kind === 'health') r.health.add(o.id, { ...UNKNOWN_HEALTH, status: 'up', reason: o.url });
+      else r.health.remove(o.id);
+    };
+    for (const o of before) apply(a, o);
+    return { clock, a, c, apply, whileAway, after };
+  }
+
+  test('the outcome is the join minus what the cluster removed while C was away; nothing else is lost; either side may initiate', async () => {
+    let runsWithDrops = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(wallOp, { maxLength: 20 }),
+        fc.array(wallOp, { maxLength: 15 }),
+        fc.array(onC, { maxLength: 12 }),
+        fc.boolean(),
+        async (before, whileAway, after, cInitiates) => {
+          const { clock, a, c, apply } = build(before, whileAway, after);
+          clock.now += 1;
+          await sync(c, a);
+          const s = c.syncedAt;
+          assert.equal(s, clock.now);
+          const history = a.currency.since;
+          assert.deepEqual(c.currency, { syncedAt: s, since: history }, 'one history: C was in the cluster');
+          clock.now += 1;
+          for (const o of whileAway) apply(a, o);
+          // Past the grace period; A stayed current (its cluster syncs all the time, its history
+          // unbroken since before C left), both collect.
+          clock.now += GRACE + DAY;
+          a.load([meta(clock.now, history)]);
+          a.collectGarbage();
+          c.collectGarbage();
+          for (const [cWrites, o] of after) apply(cWrites ? c : a, o);
+          assert.equal(c.staleNextTo(a.currency), true);
+
+          // The oracle: LWW join of A and of C minus C's records from before s that A knows nothing of.
+          const expected = { origins: new LwwSet<unknown>(), health: new LwwSet<unknown>() };
+          let toDrop = 0;
+          for (const name of ['origins', 'health'] as const) {
+            for (const e of a[name].set.entries()) expected[name].merge(e);
+            for (const e of c[name].set.entries()) {
+              if (e.stamp.wall < s && a[name].set.get(e.id) === undefined) toDrop++;
+              else expected[name].merge(e);
+            }
+          }
+          const want = {
+            origins: [...expected.origins.entries()].map(key).sort(),
+            health: [...expected.health.entries()].map(key).sort(),
+          };
+          const rounds = cInitiates ? await sync(c, a) : await sync(a, c);
+          const dropped = rounds.reduce((n, r) => n + r.dropped, 0);
+          assert.equal(dropped, toDrop);
+          if (dropped > 0) runsWithDrops++;
+          assert.equal(roots(a), roots(c));
+          assert.deepEqual(dump(a), want);
+          assert.deepEqual(dump(c), want);
+          assert.deepEqual(c.currency, { syncedAt: clock.now, since: history }, 'C reconciled: current again, with the history of A');
+          // Settled: another exchange either way changes nothing.
+          for (const [x, y] of [[a, c], [c, a]] as const) {
+            assert.deepEqual(await exchange(x, async (p) => answer(y, p).reply), { received: 0, sent: 0, dropped: 0, more: false, reversed: false });
+          }
+        },
+      ),
+      { seed: 0x5a1e, numRuns: 300 },
+    );
+    assert.ok(runsWithDrops >= 30, `only ${runsWithDrops} of 300 runs dropped anything`);
+  });
+
+  test('next to a current peer whose history starts after C left (new nodes), the outcome is the plain join: nothing dropped; either side may initiate', async () => {
+    let runsWithOldOnlyOnC = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(wallOp, { maxLength: 20 }),
+        fc.array(wallOp, { maxLength: 15 }),
+        fc.array(onC, { maxLength: 12 }),
+        fc.boolean(),
+        async (before, whileAway, after, cInitiates) => {
+          const { clock, a, c, apply } = build(before, whileAway, after);
+          clock.now += 1;
+          await sync(c, a);
+          const s = c.syncedAt;
+          clock.now += 1;
+          for (const o of whileAway) apply(a, o);
+          clock.now += GRACE + DAY;
+          // A's history restarted after C left (as two new nodes that synced with each other have it).
+          const history = s + 1;
+          a.load([meta(clock.now, history)]);
+          a.collectGarbage();
+          c.collectGarbage();
+          for (const [cWrites, o] of after) apply(cWrites ? c : a, o);
+          assert.equal(c.staleNextTo(a.currency), false);
+          assert.equal(a.staleNextTo(c.currency), false);
+          const expected = { origins: new LwwSet<unknown>(), health: new LwwSet<unknown>() };
+          for (const name of ['origins', 'health'] as const) {
+            for (const r of [a, c]) for (const e of r[name].set.entries()) expected[name].merge(e);
+            for (const e of c[name].set.entries()) if (e.stamp.wall < s && a[name].set.get(e.id) === undefined) runsWithOldOnlyOnC++;
+          }
+          const want = {
+            origins: [...expected.origins.entries()].map(key).sort(),
+            health: [...expected.health.entries()].map(key).sort(),
+          };
+          const rounds = cInitiates ? await sync(c, a) : await sync(a, c);
+          assert.equal(rounds.reduce((n, r) => n + r.dropped + (r.reversed ? 1 : 0), 0), 0, 'nothing dropped, no reversal');
+          assert.deepEqual(dump(a), want);
+          assert.deepEqual(dump(c), want);
+          for (const r of [a, c]) assert.deepEqual(r.currency, { syncedAt: clock.now, since: history }, 'C joined A\'s history');
+        },
+      ),
+      { seed: 0x5a1f, numRuns: 200 },
+    );
+    assert.ok(runsWithOldOnlyOnC >= 30, `only ${runsWithOldOnlyOnC} old records held by C alone`);
   });
 });

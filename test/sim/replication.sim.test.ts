@@ -146,27 +146,38 @@ test('whole-cluster restart from the disks keeps every origin and resurrects non
   const writer = sim.nodes[0]!;
   for (let i = 0; i < 30; i++) writer.replica!.origins.add(`o${i}`, spec(`http://127.0.0.1:${9000 + i}/`));
   await sim.until(() => sim.live().every((n) => n.replica!.origins.set.size === 30), 5_000);
+  // Long enough for every node's syncedAt (logged at most every tenth of the grace) to be logged past the adds.
+  await sim.run(3_000);
   // Node 4 is down while o0..o9 are removed and their tombstones collected everywhere else.
   sim.kill(sim.nodes[4]!);
   for (let i = 0; i < 10; i++) writer.replica!.origins.remove(`o${i}`);
   await sim.until(() => sim.live().every((n) => n.replica!.origins.set.size === 20), 5_000);
   await sim.until(() => sim.live().every((n) => n.replica!.origins.set.records === 20), 40_000);
-  // Back with its stale adds: they are refused, and it drops them.
+  // Back with its stale adds, and stale: it drops them when it reconciles with a current node.
   const [stale] = restartAndJoin(sim, [sim.nodes[4]!], () => sim.nodes[0]!);
   assert.equal(stale!.replica!.origins.set.size, 30);
+  assert.ok(stale!.replica!.staleNextTo(sim.nodes[0]!.replica!.currency), 'node 4 is stale next to the cluster');
   await sim.until(() => sim.everyoneAlive(5) && converged(sim), 30_000);
   const expected = [...Array(20).keys()].map((i) => `o${i + 10}`).sort();
   for (const n of sim.live()) assert.deepEqual(present(n), expected);
+  await sim.run(3_000); // the stats count an exchange once its last reply is in
+  assert.equal(stale!.replicator!.stats.recordsDropped, 10);
+  for (const n of sim.nodes.slice(0, 4)) assert.equal(n.replicator!.stats.recordsDropped, 0, `node ${n.index} dropped records`);
 
   for (const n of sim.nodes) sim.kill(n);
   const fresh = restartAndJoin(sim, [...sim.nodes], () => sim.nodes[0]!);
-  // Straight from the disks, before any exchange: every origin kept, none resurrected.
+  // Straight from the disks, before any exchange: every origin kept, none resurrected, and every
+  // node current (its logged syncedAt within the grace period), so none is taken for stale.
+  const wall = sim.clock.wallNow();
   for (const n of fresh) {
     assert.deepEqual(present(n), expected, `node ${n.index} right after the restart`);
     for (let i = 0; i < 30; i++) assert.equal(n.replica!.origins.set.value(`o${i}`)?.url, i < 10 ? undefined : `http://127.0.0.1:${9000 + i}/`);
-    assert.equal(n.replica!.seeded, true);
+    const age = wall - n.replica!.syncedAt;
+    assert.ok(n.replica!.syncedAt > 0 && age <= 20_000, `node ${n.index} comes back ${age} ms behind`);
   }
   await sim.until(() => sim.everyoneAlive(5) && converged(sim), 30_000);
+  for (const n of fresh) assert.equal(n.replicator!.stats.recordsDropped, 0);
+  for (const n of fresh) assert.equal(sim.clock.wallNow() - n.replica!.syncedAt < 20_000, true, `node ${n.index} is current again`);
   await sim.run(5_000);
   for (const n of sim.live()) assert.deepEqual(present(n), expected, `node ${n.index} after the cluster re-formed`);
   assert.equal(sim.setDigests('origins').size, 1);
@@ -204,7 +215,7 @@ test('bytes: 3 nodes with 100,000 origins, 10 differences: one anti-entropy roun
   assert.equal(s1.exchanges - s0.exchanges, 1, 'one round');
   assert.deepEqual(a.replica!.origins.set.root(), b.replica!.origins.set.root());
   const exchanged = s1.exchangeBytesOut - s0.exchangeBytesOut + (s1.exchangeBytesIn - s0.exchangeBytesIn);
-  const snapshotBytes = a.replica!.snapshot().reduce((n, p) => n + p.length, 0);
+  const snapshotBytes = [...a.replica!.snapshot()].flat().reduce((n, p) => n + p.length, 0);
   const line =
     `anti-entropy bytes (sim, 3 nodes, 100,000 origins, 10 differences): out ${s1.exchangeBytesOut - s0.exchangeBytesOut} + ` +
     `in ${s1.exchangeBytesIn - s0.exchangeBytesIn} = ${exchanged} bytes in one round; snapshot ${snapshotBytes} bytes; ` +
@@ -220,11 +231,246 @@ test('a node joining a cluster with 2,000 origins 30 days old copies them all, a
   const entries = [...Array(2000).keys()].map((i) => originEntry(`o${i}`, { wall: old + i, counter: 0, node: 'cd'.repeat(20) }, `http://127.0.0.1:${10000 + i}/`));
   for (const n of sim.nodes) for (const e of entries) n.replica!.origins.merge(e, false);
   await sim.run(3_000);
-  assert.ok(sim.nodes.every((n) => n.replica!.seeded), 'the founding nodes are seeded by their exchanges');
+  const current = (n: SimNode) => n.replica!.syncedAt > 0 && sim.clock.wallNow() - n.replica!.syncedAt <= timers.tombstoneGraceMs;
+  assert.ok(sim.nodes.every(current), 'the founding nodes are current through their exchanges');
   const newcomer = sim.add();
+  assert.equal(newcomer.replica!.syncedAt, 0);
   void newcomer.membership.join([sim.nodes[0]!.address]);
   await sim.until(() => sim.everyoneAlive(4) && newcomer.replica!.origins.set.size === 2000 && converged(sim), 30_000);
   await sim.run(3_000);
   for (const n of sim.live()) assert.equal(n.replica!.origins.set.size, 2000, `node ${n.index}`);
-  assert.equal(newcomer.replica!.seeded, true);
+  for (const n of sim.live()) assert.equal(n.replicator!.stats.recordsDropped, 0, `node ${n.index} dropped records`);
+  assert.ok(current(newcomer));
+});
+
+// --- The tombstone rule: a node away longer than the grace period --------------------------------
+
+/** Short periods so that a grace period passes within the test. */
+const shortGrace = { antiEntropyIntervalMs: 1000, gcIntervalMs: 2_000, tombstoneGraceMs: 20_000 };
+
+/**
+ * 5 nodes with o0..o9; node 4 goes down; the cluster removes o0..o2 and adds `n`; their
+ * tombstones are collected everywhere (more than the grace period later). Returns the dead node.
+ */
+async function awayScenario(seed: number) {
+  const sim = new Sim(seed).replicate(shortGrace);
+  await sim.formCluster(5);
+  const writer = sim.nodes[0]!;
+  for (let i = 0; i < 10; i++) writer.replica!.origins.add(`o${i}`, spec(`http://127.0.0.1:${9000 + i}/`));
+  await sim.until(() => sim.live().every((n) => n.replica!.origins.set.size === 10) && converged(sim), 5_000);
+  await sim.run(3_000);
+  const away = sim.nodes[4]!;
+  sim.kill(away);
+  for (let i = 0; i < 3; i++) writer.replica!.origins.remove(`o${i}`);
+  writer.replica!.origins.add('n', spec('http://127.0.0.1:9100/'));
+  await sim.until(() => sim.live().every((n) => n.replica!.origins.set.records === 8), 40_000);
+  await sim.run(2_000);
+  return { sim, away };
+}
+
+const REMOVED = ['o0', 'o1', 'o2'];
+const AFTER = ['n', 'o3', 'o4', 'o5', 'o6', 'o7', 'o8', 'o9'];
+
+/** Fails at once if a node other than those allowed holds a removed origin (a resurrection). */
+function noResurrection(sim: Sim, allowed: SimNode[]): boolean {
+  for (const n of sim.live()) {
+    if (allowed.includes(n)) continue;
+    for (const id of REMOVED) assert.equal(n.replica!.origins.set.get(id), undefined, `node ${n.index} resurrected ${id}`);
+  }
+  return true;
+}
+
+test('a node away longer than the grace period drops what was removed meanwhile, resurrects nothing, and keeps its own later write', async () => {
+  const { sim, away } = await awayScenario(31);
+  // Restarted from its disk, on its own: it writes before it meets anyone.
+  const back = sim.restart(away);
+  assert.deepEqual(present(back), [...Array(10).keys()].map((i) => `o${i}`));
+  const cluster = sim.live().filter((n) => n !== back);
+  assert.ok(back.replica!.staleNextTo(cluster[0]!.replica!.currency), 'stale next to the cluster');
+  back.replica!.origins.add('mine', spec('http://127.0.0.1:9200/'));
+  const removals: string[] = [];
+  back.replica!.origins.onChange((after, before) => {
+    if (after.removed && before && !before.removed) removals.push(after.id);
+  });
+  void back.membership.join([sim.nodes[0]!.address]);
+  await sim.until(() => noResurrection(sim, [back]) && sim.everyoneAlive(5) && converged(sim), 30_000);
+  await sim.run(5_000);
+  noResurrection(sim, []);
+  for (const n of sim.live()) assert.deepEqual(present(n), [...AFTER, 'mine'].sort(), `node ${n.index}`);
+  assert.deepEqual(removals.sort(), REMOVED, 'listeners (heck:origins) saw the drops as removals');
+  assert.equal(back.replicator!.stats.recordsDropped, 3);
+  for (const n of cluster) assert.equal(n.replicator!.stats.recordsDropped, 0, `node ${n.index} dropped records`);
+  assert.ok(sim.clock.wallNow() - back.replica!.syncedAt < shortGrace.tombstoneGraceMs, 'current again');
+  // The drops are on its disk: restarted once more, it comes back without them.
+  const again = sim.restart(back);
+  assert.deepEqual(present(again), [...AFTER, 'mine'].sort());
+  for (const id of REMOVED) assert.equal(again.replica!.origins.set.get(id), undefined);
+});
+
+test('a new node that first copies the stale node inherits its staleness, and is reconciled when it meets the cluster', async () => {
+  for (const seed of [32, 33, 34, 35]) await copiesTheStaleNodeFirst(seed);
+});
+
+async function copiesTheStaleNodeFirst(seed: number) {
+  const { sim, away } = await awayScenario(seed);
+  const back = sim.restart(away);
+  const staleCurrency = back.replica!.currency;
+  // A new node that knows only the stale node copies everything from it, and its staleness.
+  const newcomer = sim.add();
+  void newcomer.membership.join([back.address]);
+  // Until that exchange is complete: answered (the copy arrives with the last step), or run (it
+  // counts what it received once the push is answered).
+  const stats = newcomer.replicator!.stats;
+  await sim.until(() => newcomer.replica!.origins.set.size === 10 && (stats.exchangesAnswered === 3 || stats.recordsRepaired === 10), 10_000);
+  assert.equal(stats.exchanges + stats.exchangesAnswered / 3, 1, `seed ${seed}: one exchange so far`);
+  assert.deepEqual(newcomer.replica!.currency, { syncedAt: staleCurrency.syncedAt, since: 0 }, `seed ${seed}: it inherited the staleness (not the history)`);
+  assert.deepEqual(back.replica!.currency, staleCurrency, 'the stale node stays stale');
+  assert.ok(newcomer.replica!.staleNextTo(sim.nodes[0]!.replica!.currency));
+  // The stale node goes down again before the two exchange once more (two stale replicas would
+  // pick up where they stopped: see the known limits in the unit tests); the newcomer meets the cluster.
+  sim.kill(back);
+  void newcomer.membership.join([sim.nodes[0]!.address]);
+  await sim.until(() => noResurrection(sim, [newcomer]) && sim.everyoneAlive(5) && converged(sim), 30_000);
+  await sim.run(3_000);
+  noResurrection(sim, []);
+  for (const n of sim.live()) assert.deepEqual(present(n), AFTER, `node ${n.index}`);
+  assert.equal(newcomer.replicator!.stats.recordsDropped, 3);
+  // The stale node comes back once more (from its disk, still stale) and is reconciled too.
+  const again = sim.restart(back);
+  void again.membership.join([sim.nodes[0]!.address]);
+  await sim.until(() => noResurrection(sim, [again]) && sim.everyoneAlive(6) && converged(sim), 30_000);
+  await sim.run(3_000);
+  noResurrection(sim, []);
+  for (const n of sim.live()) assert.deepEqual(present(n), AFTER, `node ${n.index}`);
+  assert.equal(again.replicator!.stats.recordsDropped, 3);
+  for (const n of sim.nodes.slice(0, 4)) assert.equal(n.replicator!.stats.recordsDropped, 0);
+  for (const n of sim.live()) assert.ok(sim.clock.wallNow() - n.replica!.syncedAt < shortGrace.tombstoneGraceMs, `node ${n.index} is current`);
+}
+
+test('a cluster of 3 removes x and collects its tombstone; a 4th node, off for longer than the grace period, comes back: x never resurrects', async () => {
+  for (const seed of [41, 42, 43]) {
+    const sim = new Sim(seed).replicate(shortGrace);
+    await sim.formCluster(4);
+    const writer = sim.nodes[0]!;
+    for (const id of ['x', 'keep-1', 'keep-2']) writer.replica!.origins.add(id, spec(`http://127.0.0.1:9000/${id}`));
+    await sim.until(() => sim.live().every((n) => n.replica!.origins.set.size === 3) && converged(sim), 5_000);
+    // Long enough for the 4th node's syncedAt (logged at most every tenth of the grace) to be logged past the adds.
+    await sim.run(3_000);
+    const fourth = sim.nodes[3]!;
+    sim.kill(fourth);
+    writer.replica!.origins.remove('x');
+    const cluster = sim.live();
+    await sim.until(() => cluster.every((n) => n.replica!.origins.set.get('x') === undefined), 40_000);
+    await sim.run(2_000);
+    const back = sim.restart(fourth);
+    assert.ok(back.replica!.origins.set.value('x'), `seed ${seed}: it comes back holding x`);
+    assert.ok(sim.clock.wallNow() - back.replica!.syncedAt > shortGrace.tombstoneGraceMs, 'off for longer than the grace period');
+    assert.ok(back.replica!.staleNextTo(cluster[0]!.replica!.currency), 'stale next to the cluster');
+    const xIsGone = () => {
+      for (const n of cluster) assert.equal(n.replica!.origins.set.get('x'), undefined, `seed ${seed}: node ${n.index} resurrected x`);
+      return true;
+    };
+    void back.membership.join([cluster[seed % 3]!.address]);
+    await sim.until(() => xIsGone() && sim.everyoneAlive(4) && converged(sim), 30_000);
+    for (let i = 0; i < 50; i++) {
+      await sim.run(100);
+      xIsGone();
+    }
+    for (const n of sim.live()) assert.deepEqual(present(n), ['keep-1', 'keep-2'], `seed ${seed}: node ${n.index}`);
+    assert.equal(back.replica!.origins.set.get('x'), undefined, 'dropped, not just removed');
+    assert.equal(back.replicator!.stats.recordsDropped, 1);
+    for (const n of cluster) assert.equal(n.replicator!.stats.recordsDropped, 0);
+    assert.ok(sim.clock.wallNow() - back.replica!.syncedAt < shortGrace.tombstoneGraceMs, 'current again');
+  }
+});
+
+test('a lone survivor, alone for longer than the grace period, and two new nodes: every origin is kept on all three, nothing dropped', async () => {
+  // Few origins (one round copies them) and many (a copy takes several rounds: with seeds 61 and 64
+  // the survivor lost most of them when a partial copy could claim its history).
+  const runs = [[51, true, 6], [52, false, 6], [53, true, 300], [61, false, 300], [64, false, 300], [65, false, 300]] as const;
+  for (const [seed, newNodesMeetFirst, old] of runs) {
+    const sim = new Sim(seed).replicate(shortGrace);
+    await sim.formCluster(3);
+    const [survivor, other1, other2] = sim.nodes as [SimNode, SimNode, SimNode];
+    oldOrigins(sim, [survivor, other1, other2], 'old-', old);
+    for (let i = 0; i < 4; i++) other1.replica!.origins.add(`o${i}`, spec(`http://127.0.0.1:${9000 + i}/`));
+    await sim.until(() => sim.live().every((n) => n.replica!.origins.set.size === old + 4) && converged(sim), 5_000);
+    await sim.run(3_000);
+    // The others leave for good; the survivor runs alone for longer than the grace period, and writes.
+    sim.kill(other1);
+    sim.kill(other2);
+    await sim.run(shortGrace.tombstoneGraceMs + 5_000);
+    survivor.replica!.origins.add('alone', spec('http://127.0.0.1:9100/'));
+    assert.ok(sim.clock.wallNow() - survivor.replica!.syncedAt > shortGrace.tombstoneGraceMs, 'the survivor is stale');
+    const expected = present(survivor);
+    assert.equal(expected.length, old + 5);
+    const [d, e] = [sim.add(), sim.add()];
+    if (newNodesMeetFirst) {
+      void e.membership.join([d.address]);
+      await sim.until(() => d.replica!.syncedAt > 0 && e.replica!.syncedAt > 0, 10_000);
+      assert.ok(!survivor.replica!.staleNextTo(d.replica!.currency), 'their history starts after the survivor was last in sync');
+      void d.membership.join([survivor.address]);
+    } else {
+      void d.membership.join([survivor.address]);
+      void e.membership.join([survivor.address]);
+    }
+    const all = [survivor, d, e];
+    await sim.until(() => sim.everyoneAlive(3) && all.every((n) => n.replica!.origins.set.size === old + 5) && converged(sim), 30_000);
+    await sim.run(5_000);
+    for (const n of all) {
+      assert.deepEqual(present(n), expected, `seed ${seed}: node ${n.index}`);
+      assert.equal(n.replicator!.stats.recordsDropped, 0, `seed ${seed}: node ${n.index} dropped records`);
+      assert.ok(sim.clock.wallNow() - n.replica!.syncedAt < shortGrace.tombstoneGraceMs, `seed ${seed}: node ${n.index} is current`);
+    }
+    assert.equal(new Set(all.map((n) => n.replica!.currency.since)).size, 1, 'one history');
+  }
+});
+
+// --- Nothing is dropped between current nodes --------------------------------------------------
+
+/** `count` origins added 30 days ago (as loaded from disk) on each given node. */
+function oldOrigins(sim: Sim, nodes: SimNode[], prefix: string, count: number) {
+  const old = sim.clock.wallNow() - 30 * DAY;
+  const by = 'cd'.repeat(20);
+  for (const n of nodes) {
+    for (let i = 0; i < count; i++) n.replica!.origins.merge(originEntry(`${prefix}${i}`, { wall: old + i, counter: 0, node: by }, `http://127.0.0.1:${10000 + i}/`), false);
+  }
+}
+
+test('two new nodes that meet each other first, then a cluster with 2,000 origins 30 days old, copy them all; nobody drops any', async () => {
+  const sim = new Sim(27).replicate(timers);
+  await sim.formCluster(3);
+  oldOrigins(sim, sim.nodes, 'o', 2000);
+  await sim.run(3_000);
+  const [d, e] = [sim.add(), sim.add()];
+  void e.membership.join([d.address]);
+  await sim.until(() => d.replica!.syncedAt > 0 && e.replica!.syncedAt > 0, 10_000);
+  assert.equal(d.replica!.origins.set.size, 0, 'the new nodes synced with each other only');
+  void d.membership.join([sim.nodes[0]!.address]);
+  await sim.until(() => sim.everyoneAlive(5) && sim.live().every((n) => n.replica!.origins.set.size === 2000) && converged(sim), 30_000);
+  await sim.run(3_000);
+  for (const n of sim.live()) {
+    assert.equal(n.replica!.origins.set.size, 2000, `node ${n.index}`);
+    assert.equal(n.replicator!.stats.recordsDropped, 0, `node ${n.index} dropped records`);
+  }
+});
+
+test('two independent clusters with old origins merged (CLUSTER MEET) end with the union; nobody drops any', async () => {
+  const sim = new Sim(28).replicate(timers);
+  for (let i = 0; i < 6; i++) sim.add();
+  const [first, second] = [sim.nodes.slice(0, 3), sim.nodes.slice(3)];
+  for (const n of first.slice(1)) void n.membership.join([first[0]!.address]);
+  for (const n of second.slice(1)) void n.membership.join([second[0]!.address]);
+  oldOrigins(sim, first, 'first-', 500);
+  oldOrigins(sim, second, 'second-', 500);
+  await sim.run(5_000);
+  for (const n of sim.nodes) assert.equal(n.replica!.origins.set.size, 500);
+  assert.ok(sim.nodes.every((n) => n.replica!.syncedAt > 0), 'both clusters current');
+  void second[0]!.membership.join([first[0]!.address]);
+  await sim.until(() => sim.everyoneAlive(6) && sim.live().every((n) => n.replica!.origins.set.size === 1000) && converged(sim), 30_000);
+  await sim.run(3_000);
+  for (const n of sim.live()) {
+    assert.equal(n.replica!.origins.set.size, 1000, `node ${n.index}`);
+    assert.equal(n.replicator!.stats.recordsDropped, 0, `node ${n.index} dropped records`);
+  }
 });
