@@ -31,6 +31,9 @@ export const UNKNOWN_HEALTH: HealthRecord = {
   checkedBy: '',
 };
 
+/** Longest `reason` a record may carry (peers refuse longer ones). */
+export const MAX_REASON_LENGTH = 200;
+
 const count = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const text = (v: unknown, max: number): v is string => typeof v === 'string' && v.length <= max;
 
@@ -39,7 +42,7 @@ export function healthFromJson(v: unknown): HealthRecord | null {
   const r = v as Record<string, unknown>;
   if (!STATUSES.includes(r.status as Status)) return null;
   if (![r.successes, r.failures, r.lastCheck, r.lastChange, r.latencyMs].every(count)) return null;
-  if (!text(r.reason, 200) || !text(r.checkedBy, 40)) return null;
+  if (!text(r.reason, MAX_REASON_LENGTH) || !text(r.checkedBy, 40)) return null;
   return {
     status: r.status as Status,
     successes: r.successes as number,
