@@ -83,11 +83,20 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
     skipped,
     ms: Math.round(clock.now() - loadStart),
   });
-  const durable = () =>
-    store.synced().catch((e: unknown) => {
-      writeFailure ??= String((e as Error)?.message ?? e);
-      throw e;
-    });
+  // Every write of one group commit shares its promise: wrapped once per group, not per command.
+  let group: Promise<void> | null = null;
+  let groupDurable: Promise<void> = Promise.resolve();
+  const durable = (): Promise<void> => {
+    const synced = store.synced();
+    if (synced !== group) {
+      group = synced;
+      groupDurable = synced.catch((e: unknown) => {
+        writeFailure ??= String((e as Error)?.message ?? e);
+        throw e;
+      });
+    }
+    return groupDurable;
+  };
 
   const startedAt = clock.now();
   const runId = random.bytes(20).toString('hex');
