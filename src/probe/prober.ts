@@ -1,0 +1,125 @@
+import { Agent } from 'undici';
+import { HECK_VERSION } from '../version.js';
+import { probeHttp } from './http-prober.js';
+import type { OriginSpec } from './spec.js';
+import { probeTcp } from './tcp-prober.js';
+import type { ProbeResult } from './verdict.js';
+
+export interface ProberOptions {
+  /** This node's id; its first 12 characters go into the User-Agent so origins can tell who probes them. */
+  nodeId: string;
+  /** Pooled connections per origin: enough for overlapping probes, few enough not to look like load. */
+  maxConnectionsPerOrigin?: number;
+}
+
+export interface Prober {
+  /**
+   * Probes once. Never rejects: every failure is a result with `ok` false and a short, stable reason.
+   * `latencyMs` is the time to response headers (http) or to connect (tcp), or to the failure.
+   */
+  probe(spec: OriginSpec, now: () => number): Promise<ProbeResult>;
+  /** Lets in-flight probes finish (each is bounded by its timeout), then closes pooled connections. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_MAX_CONNECTIONS = 4;
+/** Probes come every few seconds: keep idle connections across intervals (a server's hint wins). */
+const KEEP_ALIVE_MS = 60_000;
+const MAX_REASON_CHARS = 59;
+
+export function createProber(options: ProberOptions): Prober {
+  const agent = new Agent({
+    connections: options.maxConnectionsPerOrigin ?? DEFAULT_MAX_CONNECTIONS,
+    keepAliveTimeout: KEEP_ALIVE_MS,
+    keepAliveMaxTimeout: KEEP_ALIVE_MS,
+  });
+  const userAgent = `Heck/${HECK_VERSION} (node ${options.nodeId.slice(0, 12)})`;
+  let closed = false;
+
+  async function probe(spec: OriginSpec, now: () => number): Promise<ProbeResult> {
+    const started = now();
+    const result = (ok: boolean, reason: string, latencyMs = now() - started): ProbeResult => ({
+      ok,
+      reason,
+      latencyMs,
+      at: now(),
+    });
+    if (closed) return result(false, 'prober closed');
+    // One deadline for the whole exchange, connect through the last body byte.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new Error('probe timeout')), spec.timeoutMs);
+    try {
+      const url = new URL(spec.url);
+      if (url.protocol === 'tcp:') {
+        await probeTcp(url, deadline.signal);
+        return result(true, 'ok');
+      }
+      const outcome = await probeHttp(agent, spec, userAgent, deadline.signal, now);
+      return result(outcome.ok, outcome.reason, outcome.latencyMs);
+    } catch (err) {
+      // Whatever the error says, once the deadline has passed the probe timed out.
+      return result(false, deadline.signal.aborted ? 'timeout' : failureReason(err));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function close(): Promise<void> {
+    closed = true;
+    await agent.close();
+  }
+
+  return { probe, close };
+}
+
+const REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection reset',
+  // undici's "other side closed": the server hung up before a whole response.
+  UND_ERR_SOCKET: 'connection reset',
+  ENOTFOUND: 'dns failure',
+  EAI_AGAIN: 'dns failure',
+  EAI_FAIL: 'dns failure',
+  EAI_NODATA: 'dns failure',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'host unreachable',
+  EHOSTDOWN: 'host unreachable',
+  // Below our deadline only if the OS or undici gives up first.
+  ETIMEDOUT: 'timeout',
+  UND_ERR_CONNECT_TIMEOUT: 'timeout',
+  UND_ERR_HEADERS_TIMEOUT: 'timeout',
+  UND_ERR_BODY_TIMEOUT: 'timeout',
+};
+
+/** OpenSSL verify codes (CERT_HAS_EXPIRED, DEPTH_ZERO_SELF_SIGNED_CERT, ...) and Node's TLS codes. */
+const TLS_CODE = /^ERR_(SSL|TLS)_|CERT|CRL|^HOSTNAME_MISMATCH$|^INVALID_(CA|PURPOSE)$|^PATH_LENGTH_EXCEEDED$/;
+
+/** A stable few words for a failed probe; the raw message goes nowhere (it varies by version). */
+function failureReason(err: unknown): string {
+  const coded = findCoded(err);
+  if (!coded) return 'error';
+  const { code, message } = coded;
+  const known = REASONS[code];
+  if (known) return known;
+  // OpenSSL's verify messages are short and fixed (`certificate has expired`); the rest is cut.
+  if (TLS_CODE.test(code)) return `tls error ${message.split(':')[0]!.trim() || code}`.slice(0, MAX_REASON_CHARS);
+  return `error ${code}`.slice(0, MAX_REASON_CHARS);
+}
+
+interface Coded {
+  code: string;
+  message: string;
+}
+
+/** The first error with a code along the cause chain, or in an AggregateError's errors (happy eyeballs). */
+function findCoded(err: unknown, depth = 0): Coded | undefined {
+  if (typeof err !== 'object' || err === null || depth > 4) return undefined;
+  const { code, message, cause, errors } = err as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+  if (typeof code === 'string' && code !== '') return { code, message: typeof message === 'string' ? message : '' };
+  for (const inner of Array.isArray(errors) ? errors : []) {
+    const found = findCoded(inner, depth + 1);
+    if (found) return found;
+  }
+  return findCoded(cause, depth + 1);
+}
