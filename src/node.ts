@@ -20,7 +20,9 @@ import { loadPeers, savePeers } from './store/peers.js';
 import { StateStore } from './store/state-store.js';
 import { Replica } from './replication/replica.js';
 import { REPLICATION_PROFILES, Replicator } from './replication/replicator.js';
-import { originEvent, ORIGINS_CHANNEL } from './replication/events.js';
+import { EVENTS_CHANNEL, originEvent, ORIGINS_CHANNEL, statusEvent } from './replication/events.js';
+import { ProbeEngine } from './probe/engine.js';
+import { createProber } from './probe/prober.js';
 import { Keyring } from './transport/keyring.js';
 import { MAX_SECURE_PACKET_BYTES, SecureTransport } from './transport/secure.js';
 import { MAX_PACKET_BYTES, type Transport } from './transport/transport.js';
@@ -51,6 +53,8 @@ export interface RunningNode {
 /** A peer's clock this far ahead of ours is not followed (see Hlc). */
 const MAX_CLOCK_AHEAD_MS = 60_000;
 const COMPACT_CHECK_MS = 5_000;
+const MAX_PROBES_IN_FLIGHT = 2_000;
+const PROBE_DETAIL_FLUSH_MS = 10_000;
 
 const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
@@ -105,6 +109,24 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
     if (!hub.hasReceivers(ORIGINS_CHANNEL)) return;
     const event = originEvent(after, before);
     if (event) hub.publish(ORIGINS_CHANNEL, event);
+  });
+  // Every node announces each status change it learns, from its own probe or from a peer.
+  replica.health.onChange((after, before) => {
+    if (!hub.hasReceivers(EVENTS_CHANNEL)) return;
+    const event = statusEvent(after, before);
+    if (event) hub.publish(EVENTS_CHANNEL, event);
+  });
+  const prober = createProber({ nodeId });
+  const engine = new ProbeEngine({
+    nodeId,
+    origins: replica.origins,
+    health: replica.health,
+    prober,
+    clock,
+    random,
+    logger,
+    maxInFlight: MAX_PROBES_IN_FLIGHT,
+    detailFlushMs: PROBE_DETAIL_FLUSH_MS,
   });
   let stopping: Promise<void> | null = null;
 
@@ -228,6 +250,8 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
         ['origins', replica.origins.set.size],
         ['origin_tombstones', replica.origins.set.records - replica.origins.set.size],
         ['verdicts', replica.health.set.size],
+        ['origins_owned', engine.owned],
+        ...Object.entries(engine.stats).map(([k, v]): [string, number] => [`probe_${snake(k)}`, v]),
         ...Object.entries(replicator?.stats ?? {}).map(([k, v]): [string, number] => [snake(k), v]),
       ] },
     ];
@@ -278,7 +302,7 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
     health: replica.health,
     durable,
     writeError: () => writeFailure,
-    owners: () => [],
+    owners: (id) => engine.owners(id),
     wallNow: () => clock.wallNow(),
   }));
   let membership: Membership | undefined;
@@ -292,6 +316,7 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
     wallNow: () => clock.wallNow(),
     infoLines: () => [
       ['cluster_origins', replica.origins.set.size],
+      ['cluster_origins_owned', engine.owned],
       ['cluster_origins_digest', replica.origins.set.liveDigest()],
     ],
   }));
@@ -348,6 +373,18 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
   });
   replicator = r;
   r.start();
+  // Ownership follows the members believed alive (suspects included); a burst of membership
+  // changes (a join) is folded into one recomputation.
+  let membersChanged = false;
+  m.onChange(() => {
+    if (membersChanged) return;
+    membersChanged = true;
+    clock.setTimeout(() => {
+      membersChanged = false;
+      engine.setMembers(m.list().filter((x) => x.state === 'alive' || x.state === 'suspect').map((x) => x.id));
+    }, 0);
+  });
+  engine.start();
   // The log is folded into a snapshot once it outgrows the state it describes.
   const compactor = clock.setInterval(() => {
     if (!store.shouldCompact()) return;
@@ -358,6 +395,8 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
     m.leave();
     m.stop();
     r.stop();
+    engine.stop();
+    await prober.close();
     peerSaver.cancel();
     compactor.cancel();
     await transport.close();

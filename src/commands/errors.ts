@@ -73,4 +73,5 @@ export const errors = {
   /** Redis refuses writes with MISCONF after an AOF write error; so do we after a state log error. */
   notWritable: (why: string) => new CommandError(`MISCONF Errors writing to the state log: ${why}`),
   badStatusFilter: () => new CommandError('ERR STATUS must be up, down or unknown'),
+  unknownOrigin: (id: string) => new CommandError(`ERR no such origin '${quote(id)}'`),
 };

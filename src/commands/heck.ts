@@ -14,7 +14,7 @@ export interface HeckDeps {
   durable(): Promise<void>;
   /** Why writes are refused (the disk failed), or null when they are accepted. */
   writeError(): string | null;
-  /** Owner node ids of an origin, best first ([] until ownership exists). */
+  /** Owner node ids of an origin, best first. */
   owners(id: string): string[];
   wallNow(): number;
 }
@@ -131,6 +131,23 @@ export function heckCommands(deps: HeckDeps): CommandSpec[] {
         const spec = deps.origins.set.value(id);
         if (spec === undefined) return reply.null();
         show(reply, id, spec);
+      },
+    },
+    {
+      name: 'heck.owner',
+      arity: 2,
+      flags: ['readonly', 'fast'],
+      group: 'heck',
+      summary: 'Returns the node ids that own (probe) an origin, best first.',
+      since: '0.1.0',
+      complexity: 'O(N) where N is the number of live members',
+      args: [{ name: 'id', type: 'key' }],
+      handler({ args, reply }) {
+        const id = validateOriginId(args[1]!);
+        if (deps.origins.set.value(id) === undefined) throw errors.unknownOrigin(id);
+        const owners = deps.owners(id);
+        reply.array(owners.length);
+        for (const o of owners) reply.bulk(o);
       },
     },
     {

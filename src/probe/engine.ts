@@ -1,0 +1,145 @@
+import { OwnershipTable } from '../ownership/rendezvous.js';
+import type { ReplicatedSet } from '../replication/replica.js';
+import type { Clock, TimerHandle } from '../runtime/clock.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Random } from '../runtime/random.js';
+import { UNKNOWN_HEALTH, type HealthRecord } from './health.js';
+import type { Prober } from './prober.js';
+import { ProbeScheduler } from './scheduler.js';
+import type { OriginSpec } from './spec.js';
+import { applyProbe } from './verdict.js';
+
+export interface ProbeEngineDeps {
+  nodeId: string;
+  origins: ReplicatedSet<OriginSpec>;
+  health: ReplicatedSet<HealthRecord>;
+  prober: Pick<Prober, 'probe'>;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  /** Probes in flight at most; a probe due beyond it is skipped (counted), not queued. */
+  maxInFlight: number;
+  /**
+   * How often the detail of probes that changed no status (last check, latency, counters) is
+   * written to the replicated record: bus traffic follows changes, not probes.
+   */
+  detailFlushMs: number;
+}
+
+export interface ProbeEngineStats {
+  probes: number;
+  failures: number;
+  transitions: number;
+  /** Due while maxInFlight probes were running. */
+  skipped: number;
+}
+
+/**
+ * Probes the origins this node owns: rendezvous ranking over the members believed alive picks
+ * one owner per origin; the owner schedules it, probes it, and writes the verdict to the `health`
+ * set. A status change is written (and so spread) at once; other detail every detailFlushMs. A
+ * new owner continues from the replicated record, counters included.
+ */
+export class ProbeEngine {
+  readonly stats: ProbeEngineStats = { probes: 0, failures: 0, transitions: 0, skipped: 0 };
+  private table: OwnershipTable;
+  private readonly scheduler: ProbeScheduler;
+  /** Records of probes that changed no status, not yet written. */
+  private readonly detail = new Map<string, HealthRecord>();
+  private inFlight = 0;
+  private flushTimer: TimerHandle | null = null;
+  private running = false;
+
+  constructor(private readonly deps: ProbeEngineDeps) {
+    this.table = new OwnershipTable([deps.nodeId]);
+    this.scheduler = new ProbeScheduler(deps.clock, deps.random);
+    this.scheduler.onDue((id) => void this.probe(id));
+    deps.origins.onChange((entry) => this.reconsider(entry.id));
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const e of this.deps.origins.set.entries()) if (!e.removed) this.reconsider(e.id);
+    this.scheduler.start();
+    const flush = () => {
+      this.flushDetail();
+      this.flushTimer = this.deps.clock.setTimeout(flush, this.deps.detailFlushMs);
+    };
+    this.flushTimer = this.deps.clock.setTimeout(flush, this.deps.detailFlushMs);
+  }
+
+  stop(): void {
+    this.running = false;
+    this.scheduler.stop();
+    this.flushTimer?.cancel();
+    this.flushDetail();
+  }
+
+  /** The members believed alive (this node included): ownership follows them. */
+  setMembers(nodeIds: string[]): void {
+    const next = [...new Set([this.deps.nodeId, ...nodeIds])].sort();
+    if (next.join() === this.table.nodes.join()) return;
+    this.table = new OwnershipTable(next);
+    for (const e of this.deps.origins.set.entries()) if (!e.removed) this.reconsider(e.id);
+  }
+
+  /** Owner node ids of an origin, best first. */
+  owners(id: string, k = 1): string[] {
+    return this.table.owners(id, k);
+  }
+
+  /** Origins this node probes now. */
+  get owned(): number {
+    return this.scheduler.size;
+  }
+
+  /** Schedules, reschedules or drops one origin after a change of it or of the members. */
+  private reconsider(id: string): void {
+    const spec = this.deps.origins.set.value(id);
+    const mine = spec !== undefined && this.table.owner(id) === this.deps.nodeId;
+    if (!mine) {
+      this.scheduler.remove(id);
+      this.detail.delete(id);
+    } else if (!this.scheduler.update(id, spec.intervalMs)) {
+      this.scheduler.add(id, spec.intervalMs);
+    }
+  }
+
+  private async probe(id: string): Promise<void> {
+    const spec = this.deps.origins.set.value(id);
+    if (!spec || !this.running) return;
+    if (this.inFlight >= this.deps.maxInFlight) {
+      this.stats.skipped++;
+      return;
+    }
+    this.inFlight++;
+    let result;
+    try {
+      result = await this.deps.prober.probe(spec, () => this.deps.clock.wallNow());
+    } finally {
+      this.inFlight--;
+    }
+    // Removed, changed or handed over while the probe ran: its result is not ours to write.
+    if (!this.running || this.deps.origins.set.value(id) !== spec || this.table.owner(id) !== this.deps.nodeId) return;
+    this.stats.probes++;
+    if (!result.ok) this.stats.failures++;
+    const current = this.detail.get(id) ?? this.deps.health.set.value(id) ?? UNKNOWN_HEALTH;
+    const { record, transition } = applyProbe(current, spec, result, this.deps.nodeId);
+    if (!transition) {
+      this.detail.set(id, record);
+      return;
+    }
+    this.stats.transitions++;
+    this.detail.delete(id);
+    this.deps.health.add(id, record);
+    this.deps.logger.info('origin_status', { id, status: transition.to, previous: transition.from, reason: record.reason });
+  }
+
+  private flushDetail(): void {
+    for (const [id, record] of this.detail) {
+      if (this.deps.origins.set.value(id) !== undefined) this.deps.health.add(id, record);
+    }
+    this.detail.clear();
+  }
+}
