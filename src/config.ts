@@ -39,6 +39,8 @@ export interface Config {
   outputLimitPubsub: OutputLimit;
   /** Seconds a removed origin's tombstone is kept before it is garbage-collected. */
   tombstoneGraceSec: number;
+  /** Whether this node probes the origins it owns (off: it replicates and answers, probes nothing). */
+  probing: boolean;
 }
 
 export class ConfigError extends Error {
@@ -98,6 +100,13 @@ function outputLimit(text: string): OutputLimit {
   return { hardBytes: parseSize(parts[0]!), softBytes: parseSize(parts[1]!), softSeconds: int(0, 2 ** 31)(parts[2]!) };
 }
 
+function yesNo(text: string): boolean {
+  const v = text.toLowerCase();
+  if (v === 'yes') return true;
+  if (v === 'no') return false;
+  throw new ConfigError('argument must be yes or no');
+}
+
 const formatLimit = (l: OutputLimit) => `${l.hardBytes} ${l.softBytes} ${l.softSeconds}`;
 const str = (t: string) => t;
 
@@ -147,6 +156,7 @@ export const PARAMS: readonly Param[] = [
   p({ name: 'proto-max-bulk-len', key: 'protoMaxBulkLenBytes', mutable: true, help: 'longest bulk string in a request', parse: size(MB), format: String }),
   p({ name: 'client-output-buffer-limit-normal', key: 'outputLimitNormal', mutable: true, help: 'hard soft seconds for ordinary clients (0 = none)', parse: outputLimit, format: formatLimit }),
   p({ name: 'client-output-buffer-limit-pubsub', key: 'outputLimitPubsub', mutable: true, help: 'hard soft seconds for subscribers', parse: outputLimit, format: formatLimit }),
+  p({ name: 'probing', key: 'probing', mutable: false, help: 'yes: probe the origins this node owns; no: probe nothing (maintenance, tests of the data layer)', parse: yesNo, format: (v) => (v ? 'yes' : 'no') }),
   p({ name: 'tombstone-grace', key: 'tombstoneGraceSec', mutable: false, help: 'seconds removals are remembered; a node away longer must not bring old state back (docs/replication.md)', parse: int(60, 10 * 365 * 86400), format: String }),
 ];
 
@@ -168,6 +178,7 @@ export function defaultConfig(): Config {
     outputLimitNormal: { hardBytes: 0, softBytes: 0, softSeconds: 0 },
     outputLimitPubsub: { hardBytes: 32 * MB, softBytes: 8 * MB, softSeconds: 60 },
     tombstoneGraceSec: 7 * 86400,
+    probing: true,
   };
 }
 

@@ -384,7 +384,7 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
       engine.setMembers(m.list().filter((x) => x.state === 'alive' || x.state === 'suspect').map((x) => x.id));
     }, 0);
   });
-  engine.start();
+  if (config.probing) engine.start();
   // The log is folded into a snapshot once it outgrows the state it describes.
   const compactor = clock.setInterval(() => {
     if (!store.shouldCompact()) return;

@@ -81,7 +81,7 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 async function startOne(): Promise<NodeProcess> {
-  const proc = await within(startNodeProcess(['--profile', 'lan']), START_TIMEOUT_MS, 'starting heck-server');
+  const proc = await within(startNodeProcess(['--profile', 'lan', '--probing', 'no']), START_TIMEOUT_MS, 'starting heck-server');
   running.add(proc);
   return proc;
 }

@@ -98,7 +98,7 @@ export async function startRedisAof(): Promise<DurableServer> {
 
 /** A Heck node (`--profile lan`, alone) with a fresh data directory under os.tmpdir(). */
 export async function startHeckNode(): Promise<DurableServer & { proc: NodeProcess }> {
-  const proc = await Promise.race([startNodeProcess(['--profile', 'lan']), deadline(START_TIMEOUT_MS, 'starting heck-server')]);
+  const proc = await Promise.race([startNodeProcess(['--profile', 'lan', '--probing', 'no']), deadline(START_TIMEOUT_MS, 'starting heck-server')]);
   children.add(proc.child);
   const listening = proc.logs.find((r) => r.event === 'listening');
   const pid = typeof listening?.pid === 'number' ? listening.pid : proc.child.pid!;

@@ -1,3 +1,4 @@
+import type { LookupFunction } from 'node:net';
 import { Agent } from 'undici';
 import { HECK_VERSION } from '../version.js';
 import { probeHttp } from './http-prober.js';
@@ -8,6 +9,8 @@ import type { ProbeResult } from './verdict.js';
 export interface ProberOptions {
   /** This node's id; its first 12 characters go into the User-Agent so origins can tell who probes them. */
   nodeId: string;
+  /** Name resolution (default: the system's, dns.lookup); tests resolve without the network. */
+  lookup?: LookupFunction;
   /** Pooled connections per origin: enough for overlapping probes, few enough not to look like load. */
   maxConnectionsPerOrigin?: number;
 }
@@ -32,6 +35,7 @@ export function createProber(options: ProberOptions): Prober {
     connections: options.maxConnectionsPerOrigin ?? DEFAULT_MAX_CONNECTIONS,
     keepAliveTimeout: KEEP_ALIVE_MS,
     keepAliveMaxTimeout: KEEP_ALIVE_MS,
+    ...(options.lookup ? { connect: { lookup: options.lookup } } : {}),
   });
   const userAgent = `Heck/${HECK_VERSION} (node ${options.nodeId.slice(0, 12)})`;
   let closed = false;
@@ -51,7 +55,7 @@ export function createProber(options: ProberOptions): Prober {
     try {
       const url = new URL(spec.url);
       if (url.protocol === 'tcp:') {
-        await probeTcp(url, deadline.signal);
+        await probeTcp(url, deadline.signal, options.lookup);
         return result(true, 'ok');
       }
       const outcome = await probeHttp(agent, spec, userAgent, deadline.signal, now);

@@ -119,7 +119,8 @@ export async function originsInfo(c: RespClient): Promise<{ count: number; diges
 
 /** An in-process node on a data directory the caller owns (kept when it stops: restart on it). */
 export async function startNodeOnDir(dir: string, overrides: Partial<Config> = {}): Promise<RunningNode> {
-  const config: Config = { ...defaultConfig(), port: 0, busPort: 0, dir, ...overrides };
+  // The data layer under test: nothing probes the made-up hosts of its origins.
+  const config: Config = { ...defaultConfig(), port: 0, busPort: 0, dir, probing: false, ...overrides };
   return startNode(config, { logger: silentLogger });
 }
 

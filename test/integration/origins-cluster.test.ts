@@ -63,7 +63,7 @@ class Group {
 
   /** A node with --profile local on dir (a fresh kept directory when not given). */
   async start(name: string, dir = this.keptDir()): Promise<Node> {
-    const proc = await spawnNode(dir, ['--profile', 'local'], (child) => this.track(child));
+    const proc = await spawnNode(dir, ['--profile', 'local', '--probing', 'no'], (child) => this.track(child));
     const client = await this.open(proc.port);
     return { name, proc, client };
   }

@@ -27,7 +27,7 @@ const T = { timeout: 30_000 };
 /** Nodes started by this file, closed by the after() hook whatever happened. */
 const nodes: TestNode[] = [];
 async function fresh(): Promise<TestNode> {
-  const n = await startTestNode();
+  const n = await startTestNode({ probing: false });
   nodes.push(n);
   return n;
 }
