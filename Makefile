@@ -1,7 +1,7 @@
 # Heck: `make run` starts one node on the defaults; `make test` installs what the tests need and runs them.
 NODE_MODULES := node_modules/.installed
 
-.PHONY: install build run test test-unit coverage bench bench-membership bench-replication clean deps
+.PHONY: install build run test test-unit coverage bench bench-membership bench-replication bench-probing clean deps
 
 $(NODE_MODULES): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -35,6 +35,7 @@ bench: deps build
 	node dist/bench/resp.js
 	node dist/bench/membership.js
 	node dist/bench/replication.js
+	node dist/bench/probing.js
 
 # Membership only (simulator, real Heck processes, memberlist anchor); ARGS=--quick for the short run.
 bench-membership: build
@@ -44,6 +45,11 @@ bench-membership: build
 # durable HECK.ADDORIGIN vs redis appendfsync always); ARGS=--quick for the short run.
 bench-replication: deps build
 	node dist/bench/replication.js $(ARGS)
+
+# Probing only (one node against a local origin farm at 10k and 100k origins, ownership
+# recomputation, probes per origin per interval on 3 and 5 nodes); ARGS=--quick for the short run.
+bench-probing: build
+	node dist/bench/probing.js $(ARGS)
 
 clean:
 	rm -rf dist coverage
