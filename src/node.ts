@@ -303,6 +303,7 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
     durable,
     writeError: () => writeFailure,
     owners: (id) => engine.owners(id),
+    latest: (id) => engine.latest(id),
     wallNow: () => clock.wallNow(),
   }));
   let membership: Membership | undefined;

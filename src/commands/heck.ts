@@ -14,6 +14,8 @@ export interface HeckDeps {
   durable(): Promise<void>;
   /** Why writes are refused (the disk failed), or null when they are accepted. */
   writeError(): string | null;
+  /** This node's newest verdict of an origin it probes, when not yet replicated (fresher). */
+  latest(id: string): HealthRecord | undefined;
   /** Owner node ids of an origin, best first. */
   owners(id: string): string[];
   wallNow(): number;
@@ -55,7 +57,7 @@ function writeOrigin(reply: ReplyWriter, id: string, spec: OriginSpec, h: Health
 }
 
 export function heckCommands(deps: HeckDeps): CommandSpec[] {
-  const health = (id: string) => deps.health.set.value(id) ?? UNKNOWN_HEALTH;
+  const health = (id: string) => deps.latest(id) ?? deps.health.set.value(id) ?? UNKNOWN_HEALTH;
   const show = (reply: ReplyWriter, id: string, spec: OriginSpec) =>
     writeOrigin(reply, id, spec, health(id), deps.owners(id)[0] ?? '', deps.wallNow());
 

@@ -20,8 +20,9 @@ export interface ProbeEngineDeps {
   /** Probes in flight at most; a probe due beyond it is skipped (counted), not queued. */
   maxInFlight: number;
   /**
-   * How often the detail of probes that changed no status (last check, latency, counters) is
-   * written to the replicated record: bus traffic follows changes, not probes.
+   * How often the detail of probes that changed no status is written to the replicated record:
+   * counters and reason at every flush, bare freshness (last check, latency) at every
+   * FRESHNESS_FLUSHES-th. Bus traffic and log writes follow changes, not probes.
    */
   detailFlushMs: number;
 }
@@ -44,8 +45,9 @@ export class ProbeEngine {
   readonly stats: ProbeEngineStats = { probes: 0, failures: 0, transitions: 0, skipped: 0 };
   private table: OwnershipTable;
   private readonly scheduler: ProbeScheduler;
-  /** Records of probes that changed no status, not yet written. */
-  private readonly detail = new Map<string, HealthRecord>();
+  /** Records of probes that changed no status, not yet written, and whether more than freshness changed. */
+  private readonly detail = new Map<string, { record: HealthRecord; changed: boolean }>();
+  private flushes = 0;
   private inFlight = 0;
   private flushTimer: TimerHandle | null = null;
   private running = false;
@@ -73,6 +75,7 @@ export class ProbeEngine {
     this.running = false;
     this.scheduler.stop();
     this.flushTimer?.cancel();
+    this.flushes = FRESHNESS_FLUSHES - 1; // the last flush writes everything
     this.flushDetail();
   }
 
@@ -124,10 +127,12 @@ export class ProbeEngine {
     if (!this.running || this.deps.origins.set.value(id) !== spec || this.table.owner(id) !== this.deps.nodeId) return;
     this.stats.probes++;
     if (!result.ok) this.stats.failures++;
-    const current = this.detail.get(id) ?? this.deps.health.set.value(id) ?? UNKNOWN_HEALTH;
-    const { record, transition } = applyProbe(current, spec, result, this.deps.nodeId);
+    const written = this.deps.health.set.value(id) ?? UNKNOWN_HEALTH;
+    const pending = this.detail.get(id);
+    const { record, transition } = applyProbe(pending?.record ?? written, spec, result, this.deps.nodeId);
     if (!transition) {
-      this.detail.set(id, record);
+      const changed = (pending?.changed ?? false) || !sameVerdict(record, written);
+      this.detail.set(id, { record, changed });
       return;
     }
     this.stats.transitions++;
@@ -136,10 +141,25 @@ export class ProbeEngine {
     this.deps.logger.info('origin_status', { id, status: transition.to, previous: transition.from, reason: record.reason });
   }
 
+  /** The newest record of an origin this node probes, written or not (for its own readers). */
+  latest(id: string): HealthRecord | undefined {
+    return this.detail.get(id)?.record;
+  }
+
   private flushDetail(): void {
-    for (const [id, record] of this.detail) {
+    const all = ++this.flushes % FRESHNESS_FLUSHES === 0;
+    for (const [id, { record, changed }] of this.detail) {
+      if (!changed && !all) continue;
+      this.detail.delete(id);
       if (this.deps.origins.set.value(id) !== undefined) this.deps.health.add(id, record);
     }
-    this.detail.clear();
   }
+}
+
+/** Every this many detail flushes, records whose only news is freshness are written too. */
+const FRESHNESS_FLUSHES = 6;
+
+/** Same counters, reason and prober: what a new owner continues from has not changed. */
+function sameVerdict(a: HealthRecord, b: HealthRecord): boolean {
+  return a.successes === b.successes && a.failures === b.failures && a.reason === b.reason && a.checkedBy === b.checkedBy;
 }

@@ -190,15 +190,30 @@ describe('ProbeEngine', () => {
     assert.equal(r.engine.stats.transitions, 2);
     assert.ok(r.clock.now() < FLUSH, 'all of that before the first detail flush');
 
-    // One more failure: detail only, written at the flush.
+    // One more failure: only freshness changed (counters capped, same reason): not written at the
+    // next flush, only at every sixth, and this node's own readers see it at once.
     await r.untilCalls(url, base + FALL + 1);
     const lastCheckBefore = r.replica.health.set.value(id)!.lastCheck;
+    assert.ok(r.engine.latest(id)!.lastCheck > lastCheckBefore, 'the owner sees its newest check');
     assert.equal(writes(), 2);
     await r.step(FLUSH - r.clock.now() + 1);
-    assert.ok(writes() >= 3, `the detail is written at the flush (writes ${writes()})`);
+    assert.equal(writes(), 2, 'freshness alone waits for the sixth flush');
+    await r.step(5 * FLUSH);
+    assert.ok(writes() >= 3, `freshness is written at the sixth flush (writes ${writes()})`);
     const flushed = r.replica.health.set.value(id)!;
     assert.equal(flushed.status, 'down');
     assert.ok(flushed.lastCheck > lastCheckBefore, 'the flushed record carries the later check');
+
+    // One success while down changes the counters (no transition): written at the next flush,
+    // not the sixth.
+    r.answers.set(url, true);
+    const before = writes();
+    await r.untilCalls(url, r.probesOf(url) + 1);
+    r.answers.set(url, false);
+    assert.equal(writes(), before);
+    await r.step(FLUSH + 1);
+    assert.equal(writes(), before + 1, 'a counter change is written at the next flush');
+    assert.equal(r.replica.health.set.value(id)!.status, 'down');
     r.engine.stop();
   });
 
