@@ -97,8 +97,11 @@ export class ProbeScheduler {
     checkInterval(intervalMs);
     const entry = this.entries.get(id);
     if (!entry) return false;
+    // Same interval: nothing to do (a reschedule would add a probe to this interval).
+    if (entry.intervalMs === intervalMs) return true;
     entry.intervalMs = intervalMs;
-    if (entry.due - this.clock.now() > intervalMs) {
+    // Pulled in only when the pending probe lies beyond the new interval and its jitter.
+    if (entry.due - this.clock.now() > intervalMs * (1 + JITTER)) {
       entry.gen++;
       this.compactIfSparse();
       this.spread(entry);

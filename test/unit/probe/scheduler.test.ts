@@ -218,6 +218,17 @@ describe('ProbeScheduler remove and update', () => {
     assertOneTimer(clock);
   });
 
+  test('an update to the same interval changes nothing, even repeated every step', () => {
+    const interval = 1000;
+    const { clock, scheduler, count } = setup();
+    for (const id of ids(200)) scheduler.add(id, interval);
+    for (let t = 0; t < 100 * interval; t += 100) {
+      clock.advance(100);
+      for (const id of ids(200)) scheduler.update(id, interval);
+    }
+    for (const id of ids(200)) assert.ok(Math.abs(count(id) - 100) <= 1, `${id}: ${count(id)} probes in 100 intervals`);
+  });
+
   test('adding an id again starts it over instead of scheduling it twice', () => {
     const { clock, scheduler, count } = setup();
     scheduler.add('a', 1000);
