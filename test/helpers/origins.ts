@@ -4,14 +4,12 @@
  * directory of the caller's, and walking the frames of a state log file.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfig, type Config } from '../../src/config.js';
 import { startNode, type RunningNode } from '../../src/node.js';
 import { silentLogger } from '../../src/runtime/logger.js';
 import { FRAME_HEAD_BYTES, HEADER_BYTES } from '../../src/store/record-file.js';
-import { HECK_SERVER, type NodeProcess } from './process.js';
 import { ErrorReply, Push, RespClient, SimpleString, type Reply } from './resp-client.js';
 
 /** Every field HECK.GET and HECK.ALL carry per origin (DESIGN.md section 2, plus the spec's own). */
@@ -144,65 +142,3 @@ export function logFrames(data: Buffer): { start: number; end: number }[] {
   return frames;
 }
 
-/**
- * startNodeProcess (helpers/process.ts) with the data directory always the caller's, and the child
- * handed to `onSpawn` as soon as it exists, before it listens: a caller that must kill every
- * process it started (by pid, in an after hook) can do so even if the start never completes.
- * A process that has neither listened nor exited after `startMs` is killed and the start fails.
- */
-export async function spawnNode(
-  dir: string,
-  args: string[],
-  onSpawn: (child: ChildProcess) => void,
-  startMs = 20_000,
-): Promise<NodeProcess & { stderr(): string }> {
-  const child = spawn(HECK_SERVER, ['--port', '0', '--bus-port', '0', '--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  onSpawn(child);
-  const logs: Record<string, unknown>[] = [];
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`heck-server (pid ${child.pid}) neither listened nor exited within ${startMs} ms: ${stderr}`));
-    }, startMs);
-    let pending = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      pending += d;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        try {
-          const rec = JSON.parse(line) as Record<string, unknown>;
-          logs.push(rec);
-          if (rec.event === 'listening') {
-            clearTimeout(timer);
-            resolve(rec);
-          }
-        } catch {
-          logs.push({ raw: line });
-        }
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`heck-server exited (${code}) before listening: ${stderr}`));
-    });
-  });
-  return {
-    child,
-    port: listening.port as number,
-    busPort: listening.bus_port as number,
-    id: listening.id as string,
-    dir,
-    logs,
-    exited,
-    stderr: () => stderr,
-    stop() {
-      child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}

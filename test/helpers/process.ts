@@ -21,9 +21,13 @@ export interface NodeProcess {
   logs: Record<string, unknown>[];
   /** Resolves with the exit code (or signal name) once the process has exited. */
   exited: Promise<number | string>;
+  /** Everything written to stderr so far. */
+  stderr(): string;
   /** SIGTERM, then wait for exit. */
   stop(): Promise<number | string>;
 }
+
+const DEFAULT_START_MS = 20_000;
 
 export interface StartOptions {
   /**
@@ -31,6 +35,13 @@ export interface StartOptions {
    * (a restart with the same --dir finds its node id and peers); the caller removes it.
    */
   dir?: string;
+  /**
+   * Gets the child as soon as it exists, before it listens: a caller that kills every process it
+   * started (by pid, in an after hook) can do so even if the start never completes.
+   */
+  onSpawn?: (child: ChildProcess) => void;
+  /** A process that has neither listened nor exited after this long is killed and the start fails. */
+  startMs?: number;
 }
 
 /**
@@ -49,6 +60,7 @@ export async function startNodeProcess(
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  options.onSpawn?.(child);
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -58,7 +70,12 @@ export async function startNodeProcess(
       resolve(code ?? signal ?? -1);
     }),
   );
+  const startMs = options.startMs ?? DEFAULT_START_MS;
   const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`heck-server (pid ${child.pid}) neither listened nor exited within ${startMs} ms: ${stderr}`));
+    }, startMs);
     let pending = '';
     child.stdout!.on('data', (d: Buffer) => {
       pending += d.toString();
@@ -69,13 +86,19 @@ export async function startNodeProcess(
         try {
           const rec = JSON.parse(line) as Record<string, unknown>;
           logs.push(rec);
-          if (rec.event === 'listening') resolve(rec);
+          if (rec.event === 'listening') {
+            clearTimeout(timer);
+            resolve(rec);
+          }
         } catch {
           logs.push({ raw: line });
         }
       }
     });
-    void exited.then((code) => reject(new Error(`heck-server exited (${code}) before listening: ${stderr}`)));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`heck-server exited (${code}) before listening: ${stderr}`));
+    });
   });
   return {
     child,
@@ -85,6 +108,7 @@ export async function startNodeProcess(
     dir,
     logs,
     exited,
+    stderr: () => stderr,
     stop() {
       child.kill('SIGTERM');
       return exited;

@@ -16,9 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as pause } from 'node:timers/promises';
-import { HECK_SERVER, type NodeProcess } from '../helpers/process.js';
+import { HECK_SERVER, startNodeProcess, type NodeProcess } from '../helpers/process.js';
 import {
-  describeReply, encodeCommand, idsOf, infoMap, logFiles, logFrames, OK, originsInfo, originView, readReplies, spawnNode,
+  describeReply, encodeCommand, idsOf, infoMap, logFiles, logFrames, OK, originsInfo, originView, readReplies,
 } from '../helpers/origins.js';
 import { FRAME_HEAD_BYTES } from '../../src/store/record-file.js';
 import { ErrorReply, Push, RespClient, SimpleString, type Reply } from '../helpers/resp-client.js';
@@ -63,7 +63,7 @@ class Group {
 
   /** A node with --profile local on dir (a fresh kept directory when not given). */
   async start(name: string, dir = this.keptDir()): Promise<Node> {
-    const proc = await spawnNode(dir, ['--profile', 'local', '--probing', 'no'], (child) => this.track(child));
+    const proc = await startNodeProcess(['--profile', 'local', '--probing', 'no'], {}, { dir, onSpawn: (child) => this.track(child) });
     const client = await this.open(proc.port);
     return { name, proc, client };
   }

@@ -18,8 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as pause } from 'node:timers/promises';
-import type { NodeProcess } from '../helpers/process.js';
-import { describeReply, idsOf, infoMap, OK, readReplies, spawnNode } from '../helpers/origins.js';
+import { startNodeProcess, type NodeProcess } from '../helpers/process.js';
+import { describeReply, idsOf, infoMap, OK, readReplies } from '../helpers/origins.js';
 import { RespClient, type Reply } from '../helpers/resp-client.js';
 
 const ORIGINS = 300;
@@ -77,7 +77,7 @@ async function open(port: number): Promise<RespClient> {
 async function startNode(name: string): Promise<Node> {
   const dir = mkdtempSync(join(tmpdir(), 'heck-probing-'));
   dirs.push(dir);
-  const proc = await spawnNode(dir, ['--profile', 'local', '--bind', '127.0.0.1'], (child) => children.push(child));
+  const proc = await startNodeProcess(['--profile', 'local', '--bind', '127.0.0.1'], {}, { dir, onSpawn: (child) => children.push(child) });
   return { name, proc, client: await open(proc.port) };
 }
 
