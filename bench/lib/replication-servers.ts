@@ -3,106 +3,38 @@
  * redis-server SET with `--appendonly yes --appendfsync always`, both with their data in a fresh
  * directory under os.tmpdir() (so on the same filesystem), driven by the same redis-benchmark load.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import { ROOT, startNodeProcess, type NodeProcess } from '../../test/helpers/process.js';
+import { execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { ErrorReply, plain, RespClient } from '../../test/helpers/resp-client.js';
 import { infoField, infoOnce } from './clients.js';
+import { startHeck, startRedis, type Server, type ServerName } from './servers.js';
 
-export type DurableName = 'redis' | 'heck';
+export type DurableName = ServerName;
+export type DurableServer = Server;
 
-export interface DurableServer {
-  readonly name: DurableName;
-  readonly port: number;
-  readonly pid: number;
-  /** Where its log lives. */
-  readonly dir: string;
-  stop(): Promise<void>;
-}
-
-const START_TIMEOUT_MS = 20_000;
-const STOP_TIMEOUT_MS = 10_000;
-
-/** Every server child of ours still running, for the exit hook. */
-const children = new Set<ChildProcess>();
+/** Every server of ours still running, for the exit hook. */
+const running = new Set<Server>();
 
 export function serverPids(): number[] {
-  return [...children].map((c) => c.pid).filter((p): p is number => typeof p === 'number');
+  return [...running].map((s) => s.pid);
 }
 
-async function deadline(ms: number, what: string): Promise<never> {
-  await delay(ms, undefined, { ref: false });
-  throw new Error(`${what} took longer than ${ms} ms`);
-}
-
-/** SIGTERM, then SIGKILL if the process has not exited within STOP_TIMEOUT_MS. */
-async function terminate(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM');
-    try {
-      await Promise.race([exited, deadline(STOP_TIMEOUT_MS, `stopping pid ${child.pid}`)]);
-    } catch {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  }
-  children.delete(child);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
+function track(server: Server): Server {
+  running.add(server);
+  return { ...server, stop: () => server.stop().finally(() => running.delete(server)) };
 }
 
 /** redis-server with an AOF fsynced before every reply (`appendfsync always`), no RDB snapshots. */
 export async function startRedisAof(): Promise<DurableServer> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'heck-bench-redis-aof-'));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'no', '--dir', dir];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      rmSync(dir, { recursive: true, force: true });
-      resolve();
-    }),
-  );
-  let log = '';
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      log += d.toString();
-      if (log.includes('Ready to accept connections')) resolve();
-    });
-    child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-    child.once('error', reject);
-    void exited.then(() => reject(new Error(`redis-server exited before it was ready:\n${log}`)));
-  });
-  try {
-    await Promise.race([ready, deadline(START_TIMEOUT_MS, 'starting redis-server')]);
-  } catch (e) {
-    await terminate(child, exited);
-    throw e;
-  }
-  return { name: 'redis', port, pid: child.pid!, dir, stop: () => terminate(child, exited) };
+  return track(await startRedis(['--appendonly', 'yes', '--appendfsync', 'always']));
 }
 
+/** Heck's settings for this bench: alone, and probing nothing (its origins' hosts are made up). */
+const HECK_ARGS = ['--profile', 'lan', '--probing', 'no'];
+
 /** A Heck node (`--profile lan`, alone) with a fresh data directory under os.tmpdir(). */
-export async function startHeckNode(): Promise<DurableServer & { proc: NodeProcess }> {
-  const proc = await Promise.race([startNodeProcess(['--profile', 'lan', '--probing', 'no']), deadline(START_TIMEOUT_MS, 'starting heck-server')]);
-  children.add(proc.child);
-  const listening = proc.logs.find((r) => r.event === 'listening');
-  const pid = typeof listening?.pid === 'number' ? listening.pid : proc.child.pid!;
-  return { name: 'heck', port: proc.port, pid, dir: proc.dir, proc, stop: () => terminate(proc.child, proc.exited) };
+export async function startHeckNode(): Promise<DurableServer> {
+  return track(await startHeck(HECK_ARGS));
 }
 
 /** bin/heck-server's own node flags (it execs `node --max-semi-space-size=2 dist/src/main.js`). */
@@ -110,48 +42,10 @@ export const HECK_NODE_FLAGS = ['--max-semi-space-size=2'];
 
 /**
  * A Heck node started as bin/heck-server starts it, but with these node flags instead of its own
- * (e.g. `--cpu-prof`, which NODE_OPTIONS does not allow, or another young-generation size). A
- * profile is written when the node exits (SIGTERM: graceful stop, then exit 0).
+ * (e.g. `--cpu-prof`). A profile is written when the node exits (SIGTERM: graceful stop, exit 0).
  */
 export async function startHeckWithFlags(nodeFlags: string[]): Promise<DurableServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'heck-bench-flags-data-'));
-  const args = [...nodeFlags, join(ROOT, 'dist', 'src', 'main.js'), '--port', '0', '--bus-port', '0', '--dir', dir, '--profile', 'lan'];
-  const child = spawn('node', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      rmSync(dir, { recursive: true, force: true });
-      resolve();
-    }),
-  );
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const listening = new Promise<Record<string, unknown>>((resolve, reject) => {
-    let pending = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      pending += d.toString();
-      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        try {
-          const rec = JSON.parse(line) as Record<string, unknown>;
-          if (rec.event === 'listening') resolve(rec);
-        } catch {
-          // Not a log line.
-        }
-      }
-    });
-    child.once('error', reject);
-    void exited.then(() => reject(new Error(`heck-server (node ${nodeFlags.join(' ')}) exited before listening: ${stderr}`)));
-  });
-  let rec: Record<string, unknown>;
-  try {
-    rec = await Promise.race([listening, deadline(START_TIMEOUT_MS, 'starting heck-server with node flags')]);
-  } catch (e) {
-    await terminate(child, exited);
-    throw e;
-  }
-  return { name: 'heck', port: rec.port as number, pid: child.pid!, dir, stop: () => terminate(child, exited) };
+  return track(await startHeck(HECK_ARGS, nodeFlags));
 }
 
 /**

@@ -13,6 +13,8 @@ export interface Server {
   readonly name: ServerName;
   readonly port: number;
   readonly pid: number;
+  /** Where its data lives. */
+  readonly dir: string;
   stop(): Promise<void>;
 }
 
@@ -20,13 +22,13 @@ const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 /** Rejects after ms with a message; the timer is unref'd so it never keeps the process alive. */
-async function deadline(ms: number, what: string): Promise<never> {
+export async function deadline(ms: number, what: string): Promise<never> {
   await delay(ms, undefined, { ref: false });
   throw new Error(`${what} took longer than ${ms} ms`);
 }
 
 /** SIGTERM, then SIGKILL if the process has not exited within STOP_TIMEOUT_MS. */
-async function terminate(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+export async function terminate(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   try {
@@ -49,10 +51,11 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startRedis(): Promise<Server> {
+/** redis-server without persistence, or with what `extraArgs` turn on (e.g. an AOF). */
+export async function startRedis(extraArgs: string[] = []): Promise<Server> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'heck-bench-redis-'));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--dir', dir, ...extraArgs];
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) =>
     child.once('exit', () => {
@@ -77,14 +80,14 @@ export async function startRedis(): Promise<Server> {
     await terminate(child, exited);
     throw e;
   }
-  return { name: 'redis', port, pid: child.pid!, stop: () => terminate(child, exited) };
+  return { name: 'redis', port, pid: child.pid!, dir, stop: () => terminate(child, exited) };
 }
 
-export async function startHeck(): Promise<Server> {
-  // If Heck never logs `listening`, the helper never settles; the exit hook in resp.ts reaps the child.
-  const node = await Promise.race([startNodeProcess(), deadline(START_TIMEOUT_MS, 'starting heck-server')]);
+/** A Heck node with these settings (and these node flags instead of bin/heck-server's, if given). */
+export async function startHeck(args: string[] = [], nodeFlags?: string[]): Promise<Server> {
+  const node = await startNodeProcess(args, {}, { startMs: START_TIMEOUT_MS, ...(nodeFlags ? { nodeFlags } : {}) });
   // bin/heck-server execs node, so the child is the server; prefer the pid it logs in case that changes.
   const listening = node.logs.find((r) => r.event === 'listening');
   const pid = typeof listening?.pid === 'number' ? listening.pid : node.child.pid!;
-  return { name: 'heck', port: node.port, pid, stop: () => terminate(node.child, node.exited) };
+  return { name: 'heck', port: node.port, pid, dir: node.dir, stop: () => terminate(node.child, node.exited) };
 }

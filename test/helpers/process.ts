@@ -42,6 +42,11 @@ export interface StartOptions {
   onSpawn?: (child: ChildProcess) => void;
   /** A process that has neither listened nor exited after this long is killed and the start fails. */
   startMs?: number;
+  /**
+   * Node flags to run dist/src/main.js with instead of bin/heck-server's own (e.g. `--cpu-prof`,
+   * which NODE_OPTIONS does not allow).
+   */
+  nodeFlags?: string[];
 }
 
 /**
@@ -56,7 +61,11 @@ export async function startNodeProcess(
 ): Promise<NodeProcess> {
   const keepDir = options.dir !== undefined;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'heck-proc-'));
-  const child = spawn(HECK_SERVER, ['--port', '0', '--bus-port', '0', '--dir', dir, ...args], {
+  const settings = ['--port', '0', '--bus-port', '0', '--dir', dir, ...args];
+  const [command, argv] = options.nodeFlags
+    ? ['node', [...options.nodeFlags, join(ROOT, 'dist', 'src', 'main.js'), ...settings]]
+    : [HECK_SERVER, settings];
+  const child = spawn(command, argv, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
