@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto';
+import { hash64 } from '../ownership/hash.js';
 import { compareStamps, type Stamp } from './hlc.js';
 
 /**
@@ -180,10 +180,9 @@ export class LwwSet<V> {
   }
 }
 
-/** The leaf of an element: fixed forever by its id (the first 12 bits of SHA-1), as peers must agree. */
+/** The leaf of an element: fixed forever by its id (the top 12 bits of its xxHash64), as peers must agree. */
 export function leafOf(id: string): number {
-  const h = hash('sha1', id, 'buffer');
-  return ((h[0]! << 4) | (h[1]! >> 4)) % LEAVES;
+  return hash64(id)[0] >>> (32 - 12);
 }
 
 /**
@@ -191,8 +190,8 @@ export function leafOf(id: string): number {
  * newer version that adds fields to values must not make replicas disagree about equal records.
  */
 function recordHash(e: Entry<unknown>): Digest {
-  const h = hash('sha1', `${e.id}\0${e.stamp.wall}\0${e.stamp.counter}\0${e.stamp.node}\0${e.removed ? 1 : 0}`, 'buffer');
-  return [h.readUInt32BE(0), h.readUInt32BE(4)];
+  const [hi, lo] = hash64(`${e.id}\0${e.stamp.wall}\0${e.stamp.counter}\0${e.stamp.node}\0${e.removed ? 1 : 0}`);
+  return [hi >>> 0, lo >>> 0];
 }
 
 const hex32 = (n: number) => (n >>> 0).toString(16).padStart(8, '0');

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { Stamp } from '../../src/crdt/hlc.js';
 import { leafOf, LEAVES, LEAVES_PER_TOP, LwwSet, TOPS, type Entry } from '../../src/crdt/lww-set.js';
+import { hash64 } from '../../src/ownership/hash.js';
 import { UNKNOWN_HEALTH } from '../../src/probe/health.js';
 import { SPEC_DEFAULTS } from '../../src/probe/spec.js';
 import { answer, exchange, type ExchangeResult } from '../../src/replication/anti-entropy.js';
@@ -76,15 +76,13 @@ function oracle(entries: Iterable<Entry<string>>) {
   let liveHi = 0;
   let liveLo = 0;
   for (const e of entries) {
-    const leaf = parseInt(createHash('sha1').update(e.id).digest('hex').slice(0, 3), 16);
-    const h = createHash('sha1')
-      .update(`${e.id}\0${e.stamp.wall}\0${e.stamp.counter}\0${e.stamp.node}\0${e.removed ? 1 : 0}`)
-      .digest();
-    leaves[leaf * 2] ^= h.readUInt32BE(0);
-    leaves[leaf * 2 + 1] ^= h.readUInt32BE(4);
+    const leaf = hash64(e.id)[0] >>> 20;
+    const [hi, lo] = hash64(`${e.id}\0${e.stamp.wall}\0${e.stamp.counter}\0${e.stamp.node}\0${e.removed ? 1 : 0}`);
+    leaves[leaf * 2] ^= hi;
+    leaves[leaf * 2 + 1] ^= lo;
     if (!e.removed) {
-      liveHi ^= h.readUInt32BE(0);
-      liveLo ^= h.readUInt32BE(4);
+      liveHi ^= hi;
+      liveLo ^= lo;
     }
   }
   const tops = new Uint32Array(TOPS * 2);

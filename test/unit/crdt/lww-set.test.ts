@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { Stamp } from '../../../src/crdt/hlc.js';
 import { beats, leafOf, LEAVES, LEAVES_PER_TOP, LwwSet, TOPS, type Entry } from '../../../src/crdt/lww-set.js';
+import { hash64 } from '../../../src/ownership/hash.js';
 
 const N1 = '1'.repeat(40);
 const N2 = '2'.repeat(40);
@@ -19,8 +19,8 @@ function state(s: LwwSet<string>) {
   return { records, size: s.size, count: s.records, root: s.root(), live: s.liveDigest(), tops: [...s.tops()] };
 }
 
-/** The first 12 bits of SHA-1 of an id, in hex (the leaf rule written out independently). */
-const sha1Prefix = (id: string) => createHash('sha1').update(id).digest('hex').slice(0, 3);
+/** The top 12 bits of an id's xxHash64 (the leaf rule written out independently). */
+const hashPrefix = (id: string) => hash64(id)[0] >>> 20;
 
 function setOf(...entries: Entry<string>[]): LwwSet<string> {
   const s = new LwwSet<string>();
@@ -210,9 +210,10 @@ describe('LwwSet: digest tree', () => {
       assert.ok(Number.isInteger(leaf) && leaf >= 0 && leaf < LEAVES);
       assert.equal(leafOf(`origin-${i}`), leaf);
     }
-    // Golden values: peers must agree on them forever (first 12 bits of SHA-1 of the id).
-    assert.equal(leafOf('a'), 0x86f);
-    assert.equal(leafOf('web-1'), parseInt(sha1Prefix('web-1'), 16));
+    // Golden values: peers must agree on them forever (top 12 bits of the id's xxHash64).
+    assert.equal(leafOf('a'), 0xd24);
+    assert.equal(leafOf('web-1'), 0x76b);
+    assert.equal(leafOf('web-1'), hashPrefix('web-1'));
   });
 
   test('tops(), leavesOf() and root() are consistent with each other', () => {
