@@ -53,7 +53,7 @@ export function readEntry<V>(r: ByteReader, codec: ValueCodec<V>): Entry<V> | nu
   const stamp = { wall, counter, node };
   if (flags === 1) return len === 0 ? { id, stamp, removed: true, value: null, bytes } : null;
   const value = codec.decode(bytes);
-  return value === null ? null : { id, stamp, removed: false, value, bytes: Buffer.from(bytes) };
+  return value === null ? null : { id, stamp, removed: false, value, bytes: ownCopy(bytes) };
 }
 
 /** Element ids: 1 to 256 bytes of UTF-8, no whitespace or control characters. */
@@ -71,7 +71,7 @@ export function validId(bytes: Buffer): string | null {
 /** Values as JSON, checked by `parse` (which returns null for anything it does not accept). */
 export function jsonCodec<V>(parse: (value: unknown) => V | null): ValueCodec<V> {
   return {
-    encode: (value) => Buffer.from(JSON.stringify(value)),
+    encode: (value) => ownBuffer(JSON.stringify(value)),
     decode(bytes) {
       try {
         return parse(JSON.parse(bytes.toString('utf8')));
@@ -80,4 +80,20 @@ export function jsonCodec<V>(parse: (value: unknown) => V | null): ValueCodec<V>
       }
     },
   };
+}
+
+/**
+ * Value bytes in a buffer of their own: a value lives as long as its record, and a slice of
+ * Node's shared 8 KiB pool (or of a received packet) would keep the whole slab alive with it.
+ */
+function ownBuffer(text: string): Buffer {
+  const out = Buffer.allocUnsafeSlow(Buffer.byteLength(text, 'utf8'));
+  out.write(text, 0, 'utf8');
+  return out;
+}
+
+function ownCopy(bytes: Buffer): Buffer {
+  const out = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(out);
+  return out;
 }
