@@ -10,7 +10,6 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Worker } from 'node:worker_threads';
 import { SeededRandom } from '../src/runtime/random.js';
 import { ROOT } from '../test/helpers/process.js';
 import { derive } from './lib/membership-derived.js';
@@ -18,8 +17,6 @@ import {
   buildMemberlist,
   heckTrial,
   killGroups,
-  killRunning,
-  livePids,
   memberlistDetect,
   type MemberlistDetect,
   type RealTrial,
@@ -28,6 +25,8 @@ import { checkTargets, describeHost, render, s, summarize, type RealSize, type R
 import { DETECT_LIMIT_MS, JOIN_LIMIT_MS, type BytesResult, type SimJob, type SimJobResult, type StressResult, type Trial } from './lib/membership-sim.js';
 import { runBench } from './lib/run.js';
 import { ownChildPids } from './lib/system.js';
+import { killRunning, livePids } from './lib/heck-nodes.js';
+import { firstLines, runPool, terminateWorkers } from './lib/worker-pool.js';
 
 const QUICK = process.argv.includes('--quick');
 const RESULTS_FILE = join(ROOT, 'bench', 'results', 'membership-latest.json');
@@ -52,70 +51,6 @@ const REAL_TRIALS = QUICK ? 3 : 10;
 const BUILD_TIMEOUT_MS = 300_000;
 
 const log = (line: string) => console.error(line);
-
-/** The gist of an error: its first two lines (a child's stderr can run to a stack trace). */
-const firstLines = (text: string) => text.split('\n').filter((l) => l.trim()).slice(0, 2).join(' / ');
-
-const workers = new Set<Worker>();
-
-/** A worker thread that runs the jobs it is given one after another. */
-class Lane {
-  private readonly worker = new Worker(new URL('./lib/membership-worker.js', import.meta.url));
-  private pending: { resolve: (r: SimJobResult) => void; reject: (e: Error) => void } | undefined;
-
-  constructor() {
-    workers.add(this.worker);
-    this.worker.on('message', (m: { log?: string; result?: SimJobResult; error?: string }) => {
-      if (m.log) log(m.log);
-      if (m.result) this.settle(null, m.result);
-      if (m.error) this.settle(new Error(`sim job failed: ${m.error}`));
-    });
-    this.worker.on('error', (e) => this.settle(e));
-    this.worker.on('exit', (code) => {
-      workers.delete(this.worker);
-      this.settle(new Error(`sim worker exited (${code})`));
-    });
-  }
-
-  run(job: SimJob): Promise<SimJobResult> {
-    return new Promise((resolve, reject) => {
-      this.pending = { resolve, reject };
-      this.worker.postMessage(job);
-    });
-  }
-
-  close(): Promise<number> {
-    return this.worker.terminate();
-  }
-
-  private settle(err: Error | null, result?: SimJobResult): void {
-    const p = this.pending;
-    this.pending = undefined;
-    if (!p) return;
-    if (err) p.reject(err);
-    else p.resolve(result!);
-  }
-}
-
-/** Runs jobs on `concurrency` lanes, longest first as given; results in job order. */
-async function runPool(jobs: SimJob[], concurrency: number): Promise<SimJobResult[]> {
-  const results: SimJobResult[] = new Array(jobs.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(concurrency, jobs.length) }, () => new Lane());
-  try {
-    await Promise.all(
-      lanes.map(async (lane) => {
-        while (next < jobs.length) {
-          const i = next++;
-          results[i] = await lane.run(jobs[i]!);
-        }
-      }),
-    );
-  } finally {
-    await Promise.all(lanes.map((l) => l.close()));
-  }
-  return results;
-}
 
 function simJobs(): SimJob[] {
   const jobs: SimJob[] = [];
@@ -258,7 +193,7 @@ async function main(): Promise<void> {
   const extra: string[] = [];
   const concurrency = Math.max(1, availableParallelism());
   log(`membership bench (${QUICK ? 'quick' : 'full'}): simulator jobs on ${concurrency} worker thread(s) ...`);
-  const simResults = await runPool(simJobs(), concurrency);
+  const simResults = await runPool<SimJob, SimJobResult>(new URL('./lib/membership-worker.js', import.meta.url), simJobs(), concurrency, log);
   wallSeconds.simulator = (performance.now() - t0) / 1000;
   const { sim, stress } = collectSim(simResults);
 
@@ -295,7 +230,7 @@ let stopping: Promise<void> | undefined;
 /** Stops every worker, node and script this run started; safe to call more than once. */
 function stopAll(): Promise<void> {
   stopping ??= (async () => {
-    await Promise.allSettled([...workers].map((w) => w.terminate()));
+    await terminateWorkers();
     killGroups();
     await killRunning();
   })();

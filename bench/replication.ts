@@ -10,11 +10,11 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Worker } from 'node:worker_threads';
 import { SeededRandom } from '../src/runtime/random.js';
 import { ROOT } from '../test/helpers/process.js';
 import { summarizeProfile } from './lib/replication-profile.js';
-import { killRunning, livePids, REAL_SAMPLE_LIMIT_MS, realPropagation } from './lib/replication-real.js';
+import { killRunning, livePids } from './lib/heck-nodes.js';
+import { REAL_SAMPLE_LIMIT_MS, realPropagation } from './lib/replication-real.js';
 import {
   checkTargets,
   describeHost,
@@ -45,6 +45,7 @@ import {
 import { SAMPLE_LIMIT_MS, type AeResult, type PropagationResult, type SimJob, type SimJobResult } from './lib/replication-sim.js';
 import { runBench } from './lib/run.js';
 import { CLK_TCK, cpuTicks, ownChildPids } from './lib/system.js';
+import { firstLines, runPool, terminateWorkers } from './lib/worker-pool.js';
 
 const QUICK = process.argv.includes('--quick');
 const PROFILE = !process.argv.includes('--no-profile');
@@ -69,68 +70,6 @@ const HECK_COMMAND = ['HECK.ADDORIGIN', 'o:__rand_int__', 'http://127.0.0.1:9/']
 const REDIS_COMMAND = ['SET', 'o:__rand_int__', 'http://127.0.0.1:9/'];
 
 const log = (line: string) => console.error(line);
-const firstLines = (text: string) => text.split('\n').filter((l) => l.trim()).slice(0, 2).join(' / ');
-
-// ---- worker lanes (as the membership bench runs its simulator) ---------------------------------
-
-const workers = new Set<Worker>();
-
-class Lane {
-  private readonly worker = new Worker(new URL('./lib/replication-worker.js', import.meta.url));
-  private pending: { resolve: (r: SimJobResult) => void; reject: (e: Error) => void } | undefined;
-
-  constructor() {
-    workers.add(this.worker);
-    this.worker.on('message', (m: { log?: string; result?: SimJobResult; error?: string }) => {
-      if (m.log) log(m.log);
-      if (m.result) this.settle(null, m.result);
-      if (m.error) this.settle(new Error(`sim job failed: ${m.error}`));
-    });
-    this.worker.on('error', (e) => this.settle(e));
-    this.worker.on('exit', (code) => {
-      workers.delete(this.worker);
-      this.settle(new Error(`sim worker exited (${code})`));
-    });
-  }
-
-  run(job: SimJob): Promise<SimJobResult> {
-    return new Promise((resolve, reject) => {
-      this.pending = { resolve, reject };
-      this.worker.postMessage(job);
-    });
-  }
-
-  close(): Promise<number> {
-    return this.worker.terminate();
-  }
-
-  private settle(err: Error | null, result?: SimJobResult): void {
-    const p = this.pending;
-    this.pending = undefined;
-    if (!p) return;
-    if (err) p.reject(err);
-    else p.resolve(result!);
-  }
-}
-
-async function runPool(jobs: SimJob[], concurrency: number): Promise<SimJobResult[]> {
-  const results: SimJobResult[] = new Array(jobs.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(concurrency, jobs.length) }, () => new Lane());
-  try {
-    await Promise.all(
-      lanes.map(async (lane) => {
-        while (next < jobs.length) {
-          const i = next++;
-          results[i] = await lane.run(jobs[i]!);
-        }
-      }),
-    );
-  } finally {
-    await Promise.all(lanes.map((l) => l.close()));
-  }
-  return results;
-}
 
 function simSize(r: PropagationResult): SimSize {
   return {
@@ -380,7 +319,7 @@ async function main(): Promise<void> {
     ...SIM_SIZES.map((s) => ({ kind: 'propagation' as const, n: s.n, seed: s.n, samples: s.samples, budgetWallMs: s.budgetWallMs })),
     { kind: 'ae-bytes', origins: AE_ORIGINS, seed: 1, diffs: AE_DIFFS },
   ];
-  const simResults = await runPool(jobs, concurrency);
+  const simResults = await runPool<SimJob, SimJobResult>(new URL('./lib/replication-worker.js', import.meta.url), jobs, concurrency, log);
   wallSeconds['simulator + anti-entropy'] = (performance.now() - t0) / 1000;
   const sim = simResults.filter((r): r is PropagationResult => r.kind === 'propagation').map(simSize).sort((a, b) => a.n - b.n);
   const antiEntropy = simResults.find((r): r is AeResult => r.kind === 'ae-bytes') ?? null;
@@ -421,7 +360,7 @@ let stopping: Promise<void> | undefined;
 /** Stops every worker, node and server this run started; safe to call more than once. */
 function stopAll(): Promise<void> {
   stopping ??= (async () => {
-    await Promise.allSettled([...workers].map((w) => w.terminate()));
+    await terminateWorkers();
     await killRunning();
     await Promise.allSettled([...servers].map((s) => s.stop()));
   })();

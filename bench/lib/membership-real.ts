@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { SeededRandom } from '../../src/runtime/random.js';
-import { ROOT, startNodeProcess, type NodeProcess } from '../../test/helpers/process.js';
+import { ROOT, type NodeProcess } from '../../test/helpers/process.js';
+import { killAll, startTracked } from './heck-nodes.js';
 import { ErrorReply, plain, RespClient } from '../../test/helpers/resp-client.js';
 import { cpuTicks, CLK_TCK } from './system.js';
 
-const START_TIMEOUT_MS = 20_000;
 const MESH_LIMIT_MS = 30_000;
 const DETECT_LIMIT_MS = 60_000;
 const POLL_MS = 50;
@@ -38,24 +38,6 @@ export interface RealTrial {
   meshMs: number;
 }
 
-/** Tracked so an interrupted run can still stop them (by pid). */
-const running = new Set<NodeProcess>();
-
-export function livePids(): number[] {
-  return [...running].map((p) => p.child.pid).filter((p): p is number => typeof p === 'number');
-}
-
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not done after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 interface Started {
   proc: NodeProcess;
@@ -66,30 +48,13 @@ interface Started {
 }
 
 async function startOne(): Promise<Started> {
-  const pending = startNodeProcess(['--profile', 'lan']);
-  // Registered as soon as it exists, so a node that never logs `listening` is still stopped.
-  const proc = await within(pending, START_TIMEOUT_MS, 'starting heck-server');
-  running.add(proc);
+  const proc = await startTracked(['--profile', 'lan']);
   const rec = proc.logs.find((r) => r.event === 'listening');
   if (!rec || typeof rec.id !== 'string' || typeof rec.bus_port !== 'number') throw new Error('no id/bus_port in the listening line');
   const pid = typeof rec.pid === 'number' ? rec.pid : proc.child.pid!;
   return { proc, id: rec.id, port: proc.port, busPort: rec.bus_port, pid };
 }
 
-async function killAll(procs: NodeProcess[]): Promise<void> {
-  await Promise.all(
-    procs.map(async (p) => {
-      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-      await p.exited;
-      running.delete(p);
-    }),
-  );
-}
-
-/** Stops every Heck node still running (SIGKILL, by pid); for interrupts. */
-export function killRunning(): Promise<void> {
-  return killAll([...running]);
-}
 
 /** CLUSTER NODES as [id, flags[]] pairs. */
 async function clusterNodes(c: RespClient): Promise<Map<string, string[]>> {

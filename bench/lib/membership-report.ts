@@ -10,6 +10,7 @@ import { ROOT } from '../../test/helpers/process.js';
 import type { Derived } from './membership-derived.js';
 import type { Build, MemberlistDetect, RealTrial } from './membership-real.js';
 import type { BytesResult, StressResult, Trial } from './membership-sim.js';
+import { codeUnderTest, percentile } from './system.js';
 
 export interface Host {
   cpus: number;
@@ -44,16 +45,8 @@ export function describeHost(): Host {
     node: sh('node', ['--version']),
     loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
     // Read-only git: simulator figures are exact for one version of the code, so name it.
-    commit: sh('git', ['rev-parse', '--short', 'HEAD']),
-    uncommittedFiles: sh('git', ['status', '--porcelain', '--', 'src', 'test', 'bench', ':!bench/results']).split('\n').filter((l) => l.trim()).length,
+    ...codeUnderTest(ROOT),
   };
-}
-
-/** Nearest-rank percentile; null values (never finished) sort last. null if the slot is one. */
-export function percentile(values: (number | null)[], p: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => (a ?? Infinity) - (b ?? Infinity));
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? null;
 }
 
 export interface Summary {

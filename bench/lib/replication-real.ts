@@ -9,12 +9,12 @@
 import { connect, type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { SeededRandom } from '../../src/runtime/random.js';
-import { startNodeProcess, type NodeProcess } from '../../test/helpers/process.js';
+import type { NodeProcess } from '../../test/helpers/process.js';
+import { killAll, startTracked, within } from './heck-nodes.js';
 import { ErrorReply, parseReply, plain, Push, RespClient, type Reply } from '../../test/helpers/resp-client.js';
 import { infoField } from './clients.js';
 import { originArgs } from './replication-specs.js';
 
-const START_TIMEOUT_MS = 20_000;
 const MESH_LIMIT_MS = 30_000;
 const POLL_MS = 50;
 /** After the mesh: membership's own gossip dies down before anything is timed. */
@@ -61,45 +61,6 @@ export interface RealRun {
   wallMs: number;
 }
 
-/** Tracked so an interrupted run can still stop them (by pid). */
-const running = new Set<NodeProcess>();
-
-export function livePids(): number[] {
-  return [...running].map((p) => p.child.pid).filter((p): p is number => typeof p === 'number');
-}
-
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not done after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function startOne(): Promise<NodeProcess> {
-  const proc = await within(startNodeProcess(['--profile', 'lan', '--probing', 'no']), START_TIMEOUT_MS, 'starting heck-server');
-  running.add(proc);
-  return proc;
-}
-
-async function killAll(procs: NodeProcess[]): Promise<void> {
-  await Promise.all(
-    procs.map(async (p) => {
-      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-      await p.exited;
-      running.delete(p);
-    }),
-  );
-}
-
-/** Stops every Heck node still running (SIGKILL, by pid); for interrupts. */
-export function killRunning(): Promise<void> {
-  return killAll([...running]);
-}
 
 /**
  * A `SUBSCRIBE heck:origins` connection that timestamps every message when its bytes arrive
@@ -226,7 +187,7 @@ export async function realPropagation(n: number, samples: number, rnd: SeededRan
   const clients: RespClient[] = [];
   const subs: Subscriber[] = [];
   try {
-    const started = await Promise.allSettled(Array.from({ length: n }, () => startOne()));
+    const started = await Promise.allSettled(Array.from({ length: n }, () => startTracked(['--profile', 'lan', '--probing', 'no'])));
     for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;

@@ -3,13 +3,12 @@
  * (p of n sorted values: the ceil(p/100 × n)-th), so with fewer than 100 samples p99 is the
  * slowest; a sample that never completed counts as slower than any that did.
  */
-import { execFileSync } from 'node:child_process';
 import { ROOT } from '../../test/helpers/process.js';
 import type { ProfileSummary } from './replication-profile.js';
 import type { RealCounters, RealSample } from './replication-real.js';
 import type { DurableName } from './replication-servers.js';
 import type { AeResult, PropagationSample } from './replication-sim.js';
-import { describeMachine, type Machine } from './system.js';
+import { codeUnderTest, describeMachine, percentile, type Machine } from './system.js';
 
 export interface Host extends Machine {
   /** The commit the code under test sits on, and how many files under src/ test/ bench/ differ from it. */
@@ -17,20 +16,11 @@ export interface Host extends Machine {
   uncommittedFiles: number;
 }
 
-function sh(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], cwd: ROOT }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
 /** The machine (system.ts) and the code under test (read-only git, as the membership bench names it). */
 export function describeHost(): Host {
   return {
     ...describeMachine(),
-    commit: sh('git', ['rev-parse', '--short', 'HEAD']),
-    uncommittedFiles: sh('git', ['status', '--porcelain', '--', 'src', 'test', 'bench', ':!bench/results']).split('\n').filter((l) => l.trim()).length,
+    ...codeUnderTest(ROOT),
   };
 }
 
@@ -40,12 +30,6 @@ export interface Summary {
   p99: number | null;
   max: number | null;
   timeouts: number;
-}
-
-export function percentile(values: (number | null)[], p: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => (a ?? Infinity) - (b ?? Infinity));
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? null;
 }
 
 export function summarize(values: (number | null)[]): Summary {

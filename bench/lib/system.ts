@@ -78,3 +78,25 @@ export function describeMachine(): Machine {
     loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
   };
 }
+
+/** The code under test: its commit, and how many files under src/ test/ bench/ differ from it (read-only git). */
+export function codeUnderTest(root: string): { commit: string; uncommittedFiles: number } {
+  const git = (args: string[]) => {
+    try {
+      return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], cwd: root }).trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  return {
+    commit: git(['rev-parse', '--short', 'HEAD']),
+    uncommittedFiles: git(['status', '--porcelain', '--', 'src', 'test', 'bench', ':!bench/results']).split('\n').filter((l) => l.trim() && l !== 'unknown').length,
+  };
+}
+
+/** Nearest-rank percentile (the ceil(p/100 × n)-th of n sorted values); null values (never finished) sort last. */
+export function percentile(values: (number | null)[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => (a ?? Infinity) - (b ?? Infinity));
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? null;
+}
