@@ -22,8 +22,12 @@ deps:
 	@command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null && command -v redis-server >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-tools redis-server >/dev/null)
 
+# TAP for the record, then the failures again at the very end, where a truncated CI log still shows them.
+TEST_REPORTERS := --test-reporter=tap --test-reporter-destination=stdout \
+	--test-reporter=./dist/test/helpers/failures-reporter.js --test-reporter-destination=stdout
+
 test: deps build
-	node --test --test-concurrency=2 $$(find dist/test -name '*.test.js' | sort)
+	node --test --test-concurrency=2 $(TEST_REPORTERS) $$(find dist/test -name '*.test.js' | sort)
 
 test-unit: build
 	node --test $$(find dist/test/unit dist/test/property -name '*.test.js' | sort)
