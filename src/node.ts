@@ -21,6 +21,7 @@ import { StateStore } from './store/state-store.js';
 import { Replica } from './replication/replica.js';
 import { REPLICATION_PROFILES, Replicator } from './replication/replicator.js';
 import { EVENTS_CHANNEL, originEvent, ORIGINS_CHANNEL, statusEvent } from './replication/events.js';
+import { connectProbing } from './probe/cluster.js';
 import { ProbeEngine } from './probe/engine.js';
 import { createProber } from './probe/prober.js';
 import { Keyring } from './transport/keyring.js';
@@ -251,6 +252,7 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
         ['origin_tombstones', replica.origins.set.records - replica.origins.set.size],
         ['verdicts', replica.health.set.size],
         ['origins_owned', engine.owned],
+        ['probe_self_suspect', engine.selfCheck.suspect ? 1 : 0],
         ...Object.entries(engine.stats).map(([k, v]): [string, number] => [`probe_${snake(k)}`, v]),
         ...Object.entries(replicator?.stats ?? {}).map(([k, v]): [string, number] => [snake(k), v]),
       ] },
@@ -374,17 +376,7 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
   });
   replicator = r;
   r.start();
-  // Ownership follows the members believed alive (suspects included); a burst of membership
-  // changes (a join) is folded into one recomputation.
-  let membersChanged = false;
-  m.onChange(() => {
-    if (membersChanged) return;
-    membersChanged = true;
-    clock.setTimeout(() => {
-      membersChanged = false;
-      engine.setMembers(m.list().filter((x) => x.state === 'alive' || x.state === 'suspect').map((x) => x.id));
-    }, 0);
-  });
+  connectProbing({ membership: m, clock, engine, spec: (id) => replica.origins.set.value(id), prober, wallNow: () => clock.wallNow() });
   if (config.probing) engine.start();
   // The log is folded into a snapshot once it outgrows the state it describes.
   const compactor = clock.setInterval(() => {

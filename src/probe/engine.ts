@@ -6,8 +6,9 @@ import type { Random } from '../runtime/random.js';
 import { UNKNOWN_HEALTH, type HealthRecord } from './health.js';
 import type { Prober } from './prober.js';
 import { ProbeScheduler } from './scheduler.js';
+import { SelfCheck, SELF_CHECK_DEFAULTS, type SelfCheckOptions } from './self-check.js';
 import type { OriginSpec } from './spec.js';
-import { applyProbe } from './verdict.js';
+import { applyProbe, type ProbeResult } from './verdict.js';
 
 export interface ProbeEngineDeps {
   nodeId: string;
@@ -25,7 +26,11 @@ export interface ProbeEngineDeps {
    * FRESHNESS_FLUSHES-th. Bus traffic and log writes follow changes, not probes.
    */
   detailFlushMs: number;
+  selfCheck?: SelfCheckOptions;
 }
+
+/** Asks another member to probe an origin once; null when it refused. */
+export type AskPeer = (peerId: string, originId: string) => Promise<ProbeResult | null>;
 
 export interface ProbeEngineStats {
   probes: number;
@@ -33,6 +38,12 @@ export interface ProbeEngineStats {
   transitions: number;
   /** Due while maxInFlight probes were running. */
   skipped: number;
+  /** Second opinions asked while suspecting itself, those that overruled this node, and verdicts held for want of one. */
+  opinionsAsked: number;
+  opinionsOverruled: number;
+  verdictsHeld: number;
+  /** Second opinions given to peers that suspect themselves. */
+  opinionsGiven: number;
 }
 
 /**
@@ -42,7 +53,20 @@ export interface ProbeEngineStats {
  * new owner continues from the replicated record, counters included.
  */
 export class ProbeEngine {
-  readonly stats: ProbeEngineStats = { probes: 0, failures: 0, transitions: 0, skipped: 0 };
+  readonly stats: ProbeEngineStats = {
+    probes: 0,
+    failures: 0,
+    transitions: 0,
+    skipped: 0,
+    opinionsAsked: 0,
+    opinionsOverruled: 0,
+    verdictsHeld: 0,
+    opinionsGiven: 0,
+  };
+  /** How to reach a peer for a second opinion; unset on a node without a cluster bus. */
+  askPeer: AskPeer | null = null;
+  readonly selfCheck: SelfCheck;
+  private opinionsInFlight = 0;
   private table: OwnershipTable;
   private readonly scheduler: ProbeScheduler;
   /** Records of probes that changed no status, not yet written, and whether more than freshness changed. */
@@ -56,6 +80,10 @@ export class ProbeEngine {
     this.table = new OwnershipTable([deps.nodeId]);
     this.scheduler = new ProbeScheduler(deps.clock, deps.random);
     this.scheduler.onDue((id) => void this.probe(id));
+    this.selfCheck = new SelfCheck(deps.selfCheck ?? SELF_CHECK_DEFAULTS, (suspect, failing, watched) => {
+      if (suspect) deps.logger.warn('prober_self_suspect', { failing, watched });
+      else deps.logger.info('prober_self_trusted', { failing, watched });
+    });
     deps.origins.onChange((entry) => this.reconsider(entry.id));
   }
 
@@ -104,6 +132,7 @@ export class ProbeEngine {
     if (!mine) {
       this.scheduler.remove(id);
       this.detail.delete(id);
+      this.selfCheck.forget(id);
     } else if (!this.scheduler.update(id, spec.intervalMs)) {
       this.scheduler.add(id, spec.intervalMs);
     }
@@ -123,13 +152,63 @@ export class ProbeEngine {
     } finally {
       this.inFlight--;
     }
-    // Removed, changed or handed over while the probe ran: its result is not ours to write.
-    if (!this.running || this.deps.origins.set.value(id) !== spec || this.table.owner(id) !== this.deps.nodeId) return;
+    if (!this.stillMine(id, spec)) return;
     this.stats.probes++;
     if (!result.ok) this.stats.failures++;
+    const before = this.current(id);
+    this.selfCheck.observe(id, result.ok, before.status === 'down');
+    let checkedBy = this.deps.nodeId;
+    if (this.selfCheck.suspect && applyProbe(before, spec, result, checkedBy).transition?.to === 'down') {
+      const opinion = await this.secondOpinion(id);
+      if (opinion === 'held' || !this.stillMine(id, spec)) return;
+      if (opinion !== 'alone') [result, checkedBy] = [opinion.result, opinion.by];
+    }
+    this.write(id, spec, result, checkedBy);
+  }
+
+  /** Removed, changed or handed over while a probe ran: its result is not ours to write. */
+  private stillMine(id: string, spec: OriginSpec): boolean {
+    return this.running && this.deps.origins.set.value(id) === spec && this.table.owner(id) === this.deps.nodeId;
+  }
+
+  /** The record this node continues from: its unwritten detail, else the replicated one. */
+  private current(id: string): HealthRecord {
+    return this.detail.get(id)?.record ?? this.deps.health.set.value(id) ?? UNKNOWN_HEALTH;
+  }
+
+  /**
+   * While this node suspects itself, a result that would take an origin down is not written on its
+   * word alone: the origin's next owner probes it once and its result counts instead (a real
+   * outage is confirmed, a local one is not). With no peer to ask the node decides alone; when
+   * the peer cannot answer, nothing is written and the next probe tries again.
+   */
+  private async secondOpinion(id: string): Promise<{ result: ProbeResult; by: string } | 'alone' | 'held'> {
+    const peer = this.table.owners(id, 2)[1];
+    if (peer === undefined || this.askPeer === null) return 'alone';
+    if (this.opinionsInFlight >= MAX_OPINIONS_IN_FLIGHT) {
+      this.stats.verdictsHeld++;
+      return 'held';
+    }
+    this.opinionsInFlight++;
+    this.stats.opinionsAsked++;
+    try {
+      const result = await this.askPeer(peer, id).catch(() => null);
+      if (result === null) {
+        this.stats.verdictsHeld++;
+        return 'held';
+      }
+      if (result.ok) this.stats.opinionsOverruled++;
+      return { result, by: peer };
+    } finally {
+      this.opinionsInFlight--;
+    }
+  }
+
+  /** Applies one result: a status change is written at once, anything else waits for the flush. */
+  private write(id: string, spec: OriginSpec, result: ProbeResult, checkedBy: string): void {
     const written = this.deps.health.set.value(id) ?? UNKNOWN_HEALTH;
     const pending = this.detail.get(id);
-    const { record, transition } = applyProbe(pending?.record ?? written, spec, result, this.deps.nodeId);
+    const { record, transition } = applyProbe(this.current(id), spec, result, checkedBy);
     if (!transition) {
       const changed = (pending?.changed ?? false) || !sameVerdict(record, written);
       this.detail.set(id, { record, changed });
@@ -138,7 +217,7 @@ export class ProbeEngine {
     this.stats.transitions++;
     this.detail.delete(id);
     this.deps.health.add(id, record);
-    this.deps.logger.info('origin_status', { id, status: transition.to, previous: transition.from, reason: record.reason });
+    this.deps.logger.info('origin_status', { id, status: transition.to, previous: transition.from, reason: record.reason, checked_by: checkedBy });
   }
 
   /** The newest record of an origin this node probes, written or not (for its own readers). */
@@ -155,6 +234,9 @@ export class ProbeEngine {
     }
   }
 }
+
+/** Second opinions one node waits for at once; beyond, verdicts are held until a later probe. */
+const MAX_OPINIONS_IN_FLIGHT = 32;
 
 /** Every this many detail flushes, records whose only news is freshness are written too. */
 const FRESHNESS_FLUSHES = 6;

@@ -8,6 +8,10 @@ import { VirtualClock } from '../../src/runtime/virtual-clock.js';
 import { MemoryNetwork, type LinkConditions, type MemoryTransport } from '../../src/transport/memory.js';
 import { Replica } from '../../src/replication/replica.js';
 import { Replicator, type ReplicationTimers } from '../../src/replication/replicator.js';
+import { connectProbing } from '../../src/probe/cluster.js';
+import { ProbeEngine } from '../../src/probe/engine.js';
+import type { OriginSpec } from '../../src/probe/spec.js';
+import type { ProbeResult } from '../../src/probe/verdict.js';
 import { MAX_PACKET_BYTES, type Address, type PacketHandler, type RequestHandler, type Transport } from '../../src/transport/transport.js';
 
 export interface SimNode {
@@ -23,6 +27,22 @@ export interface SimNode {
   /** Present when the sim replicates: the node's CRDT state and its replication. */
   replica?: Replica;
   replicator?: Replicator;
+  /** Present when the sim probes: the node's probe engine. */
+  engine?: ProbeEngine;
+}
+
+/** Probing in a sim: simulated origins that answer each node as `up()` says, after `latencyMs`. */
+export interface SimProbing {
+  up: (node: SimNode, url: string) => boolean;
+  latencyMs: number;
+  detailFlushMs: number;
+}
+
+/** One probe an origin received, as an origin farm would log it. */
+export interface ProbeHit {
+  at: number;
+  url: string;
+  node: string;
 }
 
 /** Replication in a sim: its timers and the tombstone grace period. */
@@ -118,6 +138,9 @@ export class Sim {
   /** Each node's durable log, by id: what survives a kill and is replayed on restart. */
   readonly disks = new Map<string, Buffer[]>();
   replication: SimReplication | null = null;
+  probing: SimProbing | null = null;
+  /** Every probe any node sent, in time order (when the sim probes). */
+  readonly hits: ProbeHit[] = [];
   private injectors = 0;
 
   constructor(
@@ -170,6 +193,40 @@ export class Sim {
     return node;
   }
 
+  /** Gives every node booted from now on a probe engine (needs replicate()), started at once. */
+  probe(options: SimProbing): this {
+    this.probing = options;
+    return this;
+  }
+
+  private attachProbing(node: SimNode, clock: Clock, random: SeededRandom): void {
+    const options = this.probing!;
+    const prober = {
+      probe: (spec: OriginSpec, now: () => number): Promise<ProbeResult> => {
+        this.hits.push({ at: this.clock.now(), url: spec.url, node: node.id });
+        const ok = options.up(node, spec.url);
+        // Answered on the node's own clock: a frozen or killed node never sees the reply.
+        return new Promise((resolve) =>
+          clock.setTimeout(() => resolve({ ok, reason: ok ? 'ok' : 'timeout', latencyMs: options.latencyMs, at: now() }), options.latencyMs),
+        );
+      },
+    };
+    const engine = new ProbeEngine({
+      nodeId: node.id,
+      origins: node.replica!.origins,
+      health: node.replica!.health,
+      prober,
+      clock,
+      random,
+      logger: silentLogger,
+      maxInFlight: 10_000,
+      detailFlushMs: options.detailFlushMs,
+    });
+    connectProbing({ membership: node.membership, clock, engine, spec: (id) => node.replica!.origins.set.value(id), prober, wallNow: () => clock.wallNow() });
+    engine.start();
+    node.engine = engine;
+  }
+
   /** Gives every node booted from now on a replica, persisted to its in-memory disk. */
   replicate(options: SimReplication): this {
     this.replication = options;
@@ -209,6 +266,7 @@ export class Sim {
     replicator.start();
     node.replica = replica;
     node.replicator = replicator;
+    if (this.probing) this.attachProbing(node, clock, new SeededRandom(this.seed * 131 + node.index));
   }
 
   /** The distinct root digests of one set over the live nodes (one when they agree). */
@@ -256,6 +314,8 @@ export class Sim {
   kill(node: SimNode): void {
     node.membership.stop();
     node.replicator?.stop();
+    // Its timers never fire again (a probe in flight never completes), as in a killed process.
+    node.freeze.freeze();
     this.network.detach(node.address);
     node.alive = false;
   }

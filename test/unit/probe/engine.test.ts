@@ -283,3 +283,80 @@ describe('ProbeEngine', () => {
     r.engine.stop();
   });
 });
+
+describe('ProbeEngine: a node that suspects itself (docs/probing.md)', () => {
+  /** `n` origins this node owns next to OTHER, all up, all failing this node's probes from now on. */
+  function outage(n: number, failing = n) {
+    const r = rig();
+    r.engine.setMembers([OTHER]);
+    const asked: string[] = [];
+    const ids = idsOwnedBy(ME, n, 'mass');
+    ids.forEach((id, i) => {
+      const url = `http://${id}/`;
+      r.replica.origins.add(id, spec(url));
+      r.replica.health.add(id, { ...UNKNOWN_HEALTH, status: 'up', successes: RISE, reason: 'ok', checkedBy: ME });
+      if (i < failing) r.answers.set(url, false);
+    });
+    const run = async (peer: (id: string) => Promise<ProbeResult | null>) => {
+      r.engine.askPeer = (peerId, id) => {
+        assert.equal(peerId, OTHER, 'the origin’s next owner is asked');
+        asked.push(id);
+        return peer(id);
+      };
+      r.engine.start();
+      await r.step((FALL + 2) * INTERVAL);
+      r.engine.stop();
+    };
+    const statuses = () => ids.map((id) => r.replica.health.set.value(id)!.status);
+    return { r, ids, asked, run, statuses };
+  }
+  const answer = (ok: boolean) => async (): Promise<ProbeResult> => ({ ok, reason: ok ? 'ok' : 'timeout', latencyMs: 3, at: 1 });
+
+  test('most origins failing at once: a peer that sees them up overrules this node, nothing goes down', async () => {
+    const o = outage(10);
+    await o.run(answer(true));
+    assert.equal(o.r.engine.selfCheck.suspect, true);
+    assert.deepEqual(o.statuses(), Array(10).fill('up'));
+    assert.ok(o.asked.length >= 10, `asked ${o.asked.length}`);
+    assert.equal(o.r.engine.stats.opinionsOverruled, o.asked.length);
+    assert.equal(o.r.engine.stats.transitions, 0);
+  });
+
+  test('a peer that confirms the failures lets them go down, with the peer as checked_by', async () => {
+    const o = outage(10);
+    const condemned: HealthRecord[] = [];
+    o.r.replica.health.onChange((after, before) => {
+      if (after.value?.status === 'down' && before?.value?.status !== 'down') condemned.push(after.value);
+    });
+    await o.run(answer(false));
+    assert.deepEqual(o.statuses(), Array(10).fill('down'));
+    assert.equal(condemned.length, 10);
+    for (const rec of condemned) assert.deepEqual([rec.checkedBy, rec.reason], [OTHER, 'timeout']);
+    assert.equal(o.r.engine.stats.opinionsOverruled, 0);
+  });
+
+  test('no answer from the peer: the verdict is held (nothing written), not decided alone', async () => {
+    const o = outage(10);
+    await o.run(async () => {
+      throw new Error('unreachable');
+    });
+    assert.deepEqual(o.statuses(), Array(10).fill('up'));
+    assert.ok(o.r.engine.stats.verdictsHeld >= 10);
+  });
+
+  test('a few failing origins among many are condemned as usual, without asking', async () => {
+    const o = outage(20, 3);
+    await o.run(answer(true));
+    assert.equal(o.r.engine.selfCheck.suspect, false);
+    assert.deepEqual(o.asked, []);
+    assert.deepEqual(o.statuses().filter((s) => s === 'down').length, 3);
+  });
+
+  test('a node alone has nobody to ask and decides alone', async () => {
+    const o = outage(10);
+    o.r.engine.setMembers([]);
+    await o.run(answer(true));
+    assert.deepEqual(o.asked, []);
+    assert.deepEqual(o.statuses(), Array(10).fill('down'));
+  });
+});
