@@ -1,9 +1,10 @@
 /**
  * Probing across three real `heck-server` processes on 127.0.0.1 (DESIGN.md sections 4 and 5):
  * 300 origins on an HTTP farm of the test's own, each probed about once per interval by exactly
- * one node; every node agrees on the owners; failing origins go down everywhere within
- * fall x interval (+ slack) and recover, with exactly one heck:events message per transition on
- * every node.
+ * one node (its owner, by the User-Agent); every node agrees on the owners; failing origins go
+ * down everywhere and recover, with exactly one heck:events message per transition on every node.
+ * How long that takes is printed, not asserted (the deadlines are hang guards); the chaos
+ * harness (bench/cluster) measures it against its targets.
  *
  * Synchronisation: every wait polls replies with a deadline; the only fixed waits are the 5 s
  * counting window itself and a short settle after the last event to catch duplicates. Every
@@ -26,9 +27,13 @@ const ORIGINS = 300;
 const FAILING = 20;
 const INTERVAL_MS = 1000;
 const FALL = 3;
+/** Under the interval, and long enough that a busy CI machine does not turn stalls into failures. */
+const TIMEOUT_MS = 900;
 const WINDOW_MS = 5000;
 const POLL_MS = 100;
-const T = { timeout: 30_000 };
+/** Hang guards, not targets: how fast verdicts spread is measured by `make bench-probing`. */
+const DEADLINE_MS = 30_000;
+const T = { timeout: 60_000 };
 
 interface Node {
   name: string;
@@ -44,6 +49,8 @@ const nodes: Node[] = [];
 // ---- the origin farm -----------------------------------------------------------------------------
 
 const probes = new Map<string, number>();
+/** Per path, the node id prefixes (from the User-Agent) that probed it since the last reset. */
+const probers = new Map<string, Set<string>>();
 const failing = new Set<string>();
 let farm: Server;
 let farmPort = 0;
@@ -56,6 +63,8 @@ function startFarm(): Promise<void> {
   farm = createServer((req, res) => {
     const path = req.url ?? '/';
     probes.set(path, (probes.get(path) ?? 0) + 1);
+    const node = /\(node ([0-9a-f]+)\)/.exec(req.headers['user-agent'] ?? '')?.[1] ?? '?';
+    probers.set(path, (probers.get(path) ?? new Set()).add(node));
     const status = failing.has(path) ? 503 : 200;
     res.writeHead(status, { 'content-type': 'text/plain', 'content-length': '2' });
     res.end('ok');
@@ -193,10 +202,12 @@ describe('probing on a three-node cluster', { timeout: 90_000 }, () => {
   test(`${ORIGINS} origins come up on every node, one owner each, agreed everywhere`, T, async () => {
     const n1 = nodes[0]!;
     const t0 = Date.now();
-    for (const id of ids) n1.client.send('HECK.ADDORIGIN', id, `http://127.0.0.1:${farmPort}${pathOf(id)}`, 'INTERVAL', String(INTERVAL_MS));
+    for (const id of ids) {
+      n1.client.send('HECK.ADDORIGIN', id, `http://127.0.0.1:${farmPort}${pathOf(id)}`, 'INTERVAL', String(INTERVAL_MS), 'TIMEOUT', String(TIMEOUT_MS));
+    }
     const replies = await readReplies(n1.client, ids.length);
     assert.ok(replies.every((r) => describeReply(r) === '+OK'), `every add acknowledged: ${replies.map(describeReply).join(' ').slice(0, 200)}`);
-    const took = await until(everywhere('up', ids), `all ${ORIGINS} up on every node`, 15_000);
+    const took = await until(everywhere('up', ids), `all ${ORIGINS} up on every node`, DEADLINE_MS);
     console.log(`all ${ORIGINS} origins up on all 3 nodes ${took} ms after the adds were acknowledged (${Date.now() - t0} ms after sending)`);
 
     // HECK.OWNER names the same node on every node.
@@ -223,33 +234,39 @@ describe('probing on a three-node cluster', { timeout: 90_000 }, () => {
     }
   });
 
-  test(`each origin is probed about once per interval (${WINDOW_MS} ms window)`, T, async () => {
+  test(`each origin is probed about once per interval (${WINDOW_MS} ms window), by its owner only`, T, async () => {
     const start = snapshot();
+    probers.clear();
+    const began = performance.now();
     await pause(WINDOW_MS);
     const end = snapshot();
+    // The window as it really lasted: a busy machine stretches a pause.
+    const intervals = (performance.now() - began) / INTERVAL_MS;
+    for (const id of ids) {
+      assert.deepEqual([...(probers.get(pathOf(id)) ?? [])], [owners.get(id)!.slice(0, 12)], `${id}: probed by its owner alone`);
+    }
     const perOrigin = ids.map((id) => (end.get(pathOf(id)) ?? 0) - (start.get(pathOf(id)) ?? 0));
     const total = perOrigin.reduce((a, b) => a + b, 0);
-    const rate = total / ORIGINS / (WINDOW_MS / INTERVAL_MS);
+    const rate = total / ORIGINS / intervals;
     const max = Math.max(...perOrigin);
     const min = Math.min(...perOrigin);
-    console.log(`probes in ${WINDOW_MS} ms: ${total} (expected ${ORIGINS * WINDOW_MS / INTERVAL_MS}); ${rate.toFixed(3)} probes per origin per interval; per origin min ${min} max ${max}`);
-    const expected = ORIGINS * (WINDOW_MS / INTERVAL_MS);
-    assert.ok(Math.abs(total - expected) <= expected * 0.1, `total ${total} within ${expected} ± 10%`);
-    assert.ok(max <= 7, `no origin probed more than 7 times: max ${max}`);
+    console.log(`probes in ${intervals.toFixed(2)} intervals: ${total}; ${rate.toFixed(3)} probes per origin per interval; per origin min ${min} max ${max}`);
+    // Above 1 would be double probing; a stalled node can only make it lower (no catch-up bursts).
+    assert.ok(rate <= 1.1 && rate >= 0.8, `probes per origin per interval ${rate.toFixed(3)} within 0.8-1.1`);
+    assert.ok(max <= Math.ceil(intervals * 1.05) + 1, `no origin probed more than once per interval: max ${max} in ${intervals.toFixed(2)}`);
   });
 
   const subscribers: { name: string; events: StatusEvent[] }[] = [];
 
-  test(`${FAILING} failing origins go down on every node within fall x interval + 3 s, one event each`, T, async () => {
+  test(`${FAILING} failing origins go down on every node, one event each`, T, async () => {
     for (const n of nodes) subscribers.push({ name: n.name, events: await subscribe(n) });
     for (const id of failingIds) failing.add(pathOf(id));
-    const deadline = FALL * INTERVAL_MS + 3000;
-    const took = await until(everywhere('down', failingIds), `${FAILING} down on every node`, deadline);
-    console.log(`${FAILING} origins down on all 3 nodes ${took} ms after they started failing (deadline ${deadline} ms)`);
+    const took = await until(everywhere('down', failingIds), `${FAILING} down on every node`, DEADLINE_MS);
+    console.log(`${FAILING} origins down on all 3 nodes ${took} ms after they started failing (fall x interval = ${FALL * INTERVAL_MS} ms)`);
     await until(async () => {
       const counts = subscribers.map((s) => s.events.filter((e) => e.status === 'down').length);
       return counts.every((c) => c >= FAILING) ? true : `down events ${counts.join(' ')}`;
-    }, 'down events on every node', 5000);
+    }, 'down events on every node', DEADLINE_MS);
     await pause(1500); // duplicates, if any, would come from anti-entropy (every 500 ms)
     for (const s of subscribers) checkEvents(s.name, s.events, 'down', 'up', owners);
     // The others stayed up.
@@ -260,12 +277,12 @@ describe('probing on a three-node cluster', { timeout: 90_000 }, () => {
   test('they recover: up on every node again, one up event each', T, async () => {
     assert.equal(subscribers.length, nodes.length, 'subscribers from the previous test');
     failing.clear();
-    const took = await until(everywhere('up', ids), `all ${ORIGINS} up again on every node`, 10_000);
+    const took = await until(everywhere('up', ids), `all ${ORIGINS} up again on every node`, DEADLINE_MS);
     console.log(`${FAILING} origins up again on all 3 nodes ${took} ms after they recovered`);
     await until(async () => {
       const counts = subscribers.map((s) => s.events.filter((e) => e.status === 'up').length);
       return counts.every((c) => c >= FAILING) ? true : `up events ${counts.join(' ')}`;
-    }, 'up events on every node', 5000);
+    }, 'up events on every node', DEADLINE_MS);
     await pause(1500);
     for (const s of subscribers) {
       checkEvents(s.name, s.events, 'up', 'down', owners);

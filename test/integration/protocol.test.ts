@@ -252,7 +252,7 @@ describe('pipelining', () => {
     await expectBytes(c, bulk('hello') + '+PONG\r\n+PONG\r\n');
   });
 
-  test('a big bulk argument arriving in pieces is delivered intact', { timeout: 3000 }, async () => {
+  test('a big bulk argument arriving in pieces is delivered intact', { timeout: 15_000 }, async () => {
     const c = await node.client();
     const payload = Buffer.alloc(300_000);
     for (let i = 0; i < payload.length; i++) payload[i] = i % 251;
@@ -262,7 +262,7 @@ describe('pipelining', () => {
     await expectBytes(c, expected.toString('latin1'));
   });
 
-  test('a command pipelined after a reply larger than 256 KiB is answered', { timeout: 3000 }, async () => {
+  test('a command pipelined after a reply larger than 256 KiB is answered', { timeout: 15_000 }, async () => {
     // Heck stops reading while more than 256 KiB of replies wait (docs/decisions.md); it must
     // resume once they are written, even when the socket took them all at once.
     const c = await node.client();

@@ -10,7 +10,7 @@ import { RespClient } from '../helpers/resp-client.js';
 import { err, expectBytes, expectClose, expectPong } from '../helpers/raw.js';
 
 /** A graceful stop of an in-process node takes milliseconds; a hang fails fast. */
-const T = { timeout: 2_000 };
+const T = { timeout: 15_000 };
 
 /** A node of its own for each test (SHUTDOWN stops it), all closed after the tests. */
 const nodes: TestNode[] = [];
