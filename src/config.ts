@@ -41,6 +41,10 @@ export interface Config {
   tombstoneGraceSec: number;
   /** Whether this node probes the origins it owns (off: it replicates and answers, probes nothing). */
   probing: boolean;
+  /** Whether HECK.FAULT exists (chaos tests: bus partitions, clock skew); never on in production. */
+  faultInjection: boolean;
+  /** Port of the Prometheus endpoint on `bind`; null = off (0 = any free port). */
+  metricsPort: number | null;
 }
 
 export class ConfigError extends Error {
@@ -129,6 +133,11 @@ export function decodeKey(text: string): Buffer | null {
   return null;
 }
 
+/** Off by default: any fixed default port could clash with something already on the machine. */
+function optionalPort(text: string): number | null {
+  return text === '' ? null : int(0, 65535)(text);
+}
+
 /** An IP literal: peers are told this address, so it must be one they can dial as it is. */
 function bindAddress(text: string): string {
   if (text === 'localhost') return '127.0.0.1';
@@ -157,7 +166,9 @@ export const PARAMS: readonly Param[] = [
   p({ name: 'client-output-buffer-limit-normal', key: 'outputLimitNormal', mutable: true, help: 'hard soft seconds for ordinary clients (0 = none)', parse: outputLimit, format: formatLimit }),
   p({ name: 'client-output-buffer-limit-pubsub', key: 'outputLimitPubsub', mutable: true, help: 'hard soft seconds for subscribers', parse: outputLimit, format: formatLimit }),
   p({ name: 'probing', key: 'probing', mutable: false, help: 'yes: probe the origins this node owns; no: probe nothing (maintenance, tests of the data layer)', parse: yesNo, format: (v) => (v ? 'yes' : 'no') }),
+  p({ name: 'fault-injection', key: 'faultInjection', mutable: false, help: 'yes: HECK.FAULT can cut bus links and skew the clock (chaos tests only)', parse: yesNo, format: (v) => (v ? 'yes' : 'no') }),
   p({ name: 'tombstone-grace', key: 'tombstoneGraceSec', mutable: false, help: 'seconds removals are remembered; a node away longer must not bring old state back (docs/replication.md)', parse: int(60, 10 * 365 * 86400), format: String }),
+  p({ name: 'metrics-port', key: 'metricsPort', mutable: false, help: "Prometheus endpoint port, GET /metrics on the bind address ('' = off, 0 = any free port)", parse: optionalPort, format: (v) => (v === null ? '' : String(v)) }),
 ];
 
 export function defaultConfig(): Config {
@@ -179,6 +190,8 @@ export function defaultConfig(): Config {
     outputLimitPubsub: { hardBytes: 32 * MB, softBytes: 8 * MB, softSeconds: 60 },
     tombstoneGraceSec: 7 * 86400,
     probing: true,
+    faultInjection: false,
+    metricsPort: null,
   };
 }
 

@@ -8,9 +8,12 @@ import { pubsubCommands } from './commands/pubsub.js';
 import { serverCommands, type InfoSection } from './commands/server.js';
 import { CommandTable } from './commands/table.js';
 import type { Config } from './config.js';
+import { startMetricsServer } from './metrics/server.js';
 import { Membership } from './membership/membership.js';
 import { PROFILES } from './membership/profile.js';
 import { SystemClock, type Clock } from './runtime/clock.js';
+import { Faults } from './runtime/faults.js';
+import { faultCommands } from './commands/fault.js';
 import { CryptoRandom, type Random } from './runtime/random.js';
 import type { Logger } from './runtime/logger.js';
 import { PubSubHub } from './server/pubsub.js';
@@ -64,7 +67,10 @@ const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase(
  * wired to the components that only know their narrow interfaces.
  */
 export async function startNode(config: Config, options: NodeOptions): Promise<RunningNode> {
-  const clock = options.clock ?? new SystemClock();
+  // Chaos runs reach inside through HECK.FAULT; without the setting nothing is wrapped.
+  const faults = config.faultInjection ? new Faults() : null;
+  const baseClock = options.clock ?? new SystemClock();
+  const clock = faults ? faults.clock(baseClock) : baseClock;
   const random = options.random ?? new CryptoRandom();
   const { logger } = options;
   mkdirSync(config.dir, { recursive: true });
@@ -308,6 +314,7 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
     latest: (id) => engine.latest(id),
     wallNow: () => clock.wallNow(),
   }));
+  if (faults) table.register(faultCommands(faults));
   let membership: Membership | undefined;
   let replicator: Replicator | undefined;
   table.register(clusterCommands({
@@ -334,6 +341,7 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
     throw e;
   }
   config.busPort = transport.local.port;
+  if (faults) transport = faults.transport(transport, clock);
   const keyring = Keyring.fromSetting(config.clusterKey);
   if (keyring) transport = new SecureTransport(transport, keyring, config.clusterName);
   membership = new Membership({
@@ -395,6 +403,16 @@ export async function startNode(config: Config, options: NodeOptions): Promise<R
     await transport.close();
     await store.close();
   });
-  logger.info('listening', { id: nodeId, bind: config.bind, port: config.port, bus_port: config.busPort, profile: config.profile, version: HECK_VERSION });
+  // Prometheus reads the figures INFO shows. Opened last: if it cannot listen, stop() undoes the rest.
+  if (config.metricsPort !== null) {
+    const sources = { info: sections, commands: () => table.everything(), verdicts: () => replica.health.set.entries() };
+    const metrics = await startMetricsServer({ bind: config.bind, port: config.metricsPort, logger, sources }).catch(async (e: unknown) => {
+      await stop();
+      throw e;
+    });
+    config.metricsPort = metrics.port;
+    stopSteps.push(() => metrics.close());
+  }
+  logger.info('listening', { id: nodeId, bind: config.bind, port: config.port, bus_port: config.busPort, metrics_port: config.metricsPort ?? undefined, profile: config.profile, version: HECK_VERSION });
   return { port: config.port, busPort: config.busPort, id: nodeId, hub, membership: m, replica, replicator: r, stop };
 }

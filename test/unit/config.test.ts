@@ -232,6 +232,39 @@ describe('loadConfig: bus port', () => {
   });
 });
 
+describe('loadConfig: metrics port', () => {
+  test('off unless given; 0 asks for any free port', () => {
+    assert.equal(defaultConfig().metricsPort, null);
+    assert.equal(loadConfig([], {}).config.metricsPort, null);
+    assert.equal(loadConfig(['--metrics-port', '0'], {}).config.metricsPort, 0);
+  });
+
+  test('from the command line, the environment and the config file; an empty value turns it off', () => {
+    assert.equal(loadConfig(['--metrics-port=9121'], {}).config.metricsPort, 9121);
+    assert.equal(loadConfig([], { HECK_METRICS_PORT: '9122' }).config.metricsPort, 9122);
+    const file = configFile('metrics-port 9123\n');
+    assert.equal(loadConfig(['--config', file], {}).config.metricsPort, 9123);
+    assert.equal(loadConfig(['--config', file], { HECK_METRICS_PORT: '' }).config.metricsPort, null);
+  });
+
+  test('CONFIG GET shows off as an empty string', () => {
+    const param = findParam('metrics-port')!;
+    assert.equal(param.format(null as never), '');
+    assert.equal(param.format(9121 as never), '9121');
+  });
+
+  test('an invalid port names the setting', () => {
+    throwsConfig(
+      () => loadConfig(['--metrics-port', '65536'], {}),
+      "option --metrics-port: invalid value '65536' for metrics-port: argument must be between 0 and 65535 inclusive",
+    );
+    throwsConfig(
+      () => loadConfig([], { HECK_METRICS_PORT: 'x' }),
+      "environment HECK_METRICS_PORT: invalid value 'x' for metrics-port: argument couldn't be parsed into an integer",
+    );
+  });
+});
+
 describe('parseSize', () => {
   const ok: [string, number][] = [
     ['0', 0],
