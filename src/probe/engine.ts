@@ -111,8 +111,16 @@ export class ProbeEngine {
   setMembers(nodeIds: string[]): void {
     const next = [...new Set([this.deps.nodeId, ...nodeIds])].sort();
     if (next.join() === this.table.nodes.join()) return;
+    const before = this.table;
     this.table = new OwnershipTable(next);
-    for (const e of this.deps.origins.set.entries()) if (!e.removed) this.reconsider(e.id);
+    const members = new Set(next);
+    for (const e of this.deps.origins.set.entries()) {
+      if (e.removed) continue;
+      // Taken over from a member that died or left: it has gone unprobed since the owner failed.
+      const previous = before.owner(e.id);
+      const orphaned = previous !== null && !members.has(previous);
+      this.reconsider(e.id, orphaned);
+    }
   }
 
   /** Owner node ids of an origin, best first. */
@@ -125,8 +133,12 @@ export class ProbeEngine {
     return this.scheduler.size;
   }
 
-  /** Schedules, reschedules or drops one origin after a change of it or of the members. */
-  private reconsider(id: string): void {
+  /**
+   * Schedules, reschedules or drops one origin after a change of it or of the members. An origin
+   * taken over from a failed owner is overdue: its first probe comes within a quarter interval,
+   * not one (the old owner's schedule already spread them, so this is no herd).
+   */
+  private reconsider(id: string, overdue = false): void {
     const spec = this.deps.origins.set.value(id);
     const mine = spec !== undefined && this.table.owner(id) === this.deps.nodeId;
     if (!mine) {
@@ -134,7 +146,7 @@ export class ProbeEngine {
       this.detail.delete(id);
       this.selfCheck.forget(id);
     } else if (!this.scheduler.update(id, spec.intervalMs)) {
-      this.scheduler.add(id, spec.intervalMs);
+      this.scheduler.add(id, spec.intervalMs, overdue ? spec.intervalMs / 4 : spec.intervalMs);
     }
   }
 

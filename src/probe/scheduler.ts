@@ -36,7 +36,7 @@ const before = (a: Node, b: Node) => a.at < b.at || (a.at === b.at && a.seq < b.
  * reaches the top (or when stale nodes outnumber live ones, in one O(n) rebuild).
  *
  * - The first probe is at a uniformly random offset in [0, interval) after `add`, spread over one
- *   interval so a batch of new origins is not probed all at once.
+ *   interval so a batch of new origins is not probed all at once (a shorter spread on request).
  * - Later probes follow the origin's grid (see JITTER), measured from scheduled times, not from when
  *   the handler ran, so handler latency does not make the schedule drift.
  * - Never in the past: a probe that comes late (the loop stalled, or the scheduler was stopped)
@@ -68,13 +68,16 @@ export class ProbeScheduler {
     this.handler = fn;
   }
 
-  /** Adding an id already scheduled starts it over, as a new origin. */
-  add(id: string, intervalMs: number): void {
+  /**
+   * Adding an id already scheduled starts it over, as a new origin. Its first probe is spread over
+   * `spreadMs` (default: one interval); an origin overdue elsewhere can ask for less.
+   */
+  add(id: string, intervalMs: number, spreadMs = intervalMs): void {
     checkInterval(intervalMs);
     this.remove(id);
     const entry: Entry = { id, intervalMs, base: 0, due: 0, gen: 0 };
     this.entries.set(id, entry);
-    this.spread(entry);
+    this.spread(entry, Math.min(spreadMs, intervalMs));
   }
 
   /** False if the id was not scheduled. Its pending probe will not fire. */
@@ -119,9 +122,9 @@ export class ProbeScheduler {
     this.arm();
   }
 
-  /** Schedules the entry's next probe uniformly in [now, now + interval), off-grid. */
-  private spread(entry: Entry): void {
-    entry.base = entry.due = this.clock.now() + this.random.next() * entry.intervalMs;
+  /** Schedules the entry's next probe uniformly in [now, now + spreadMs), off-grid. */
+  private spread(entry: Entry, spreadMs = entry.intervalMs): void {
+    entry.base = entry.due = this.clock.now() + this.random.next() * spreadMs;
     this.push(entry);
     this.arm();
   }

@@ -79,9 +79,10 @@ test('a killed owner’s origins are picked up once it is declared dead; every o
   const declared = await sim.until(() => sim.live().every((x) => x.membership.get(victim.id)?.state === 'dead'), 30_000);
   await sim.run(3 * INTERVAL);
   const gap = longestGap(sim, orphans, killedAt - INTERVAL, sim.clock.now());
-  // Suspects keep their origins (DESIGN.md 4): the gap is the time to declare the owner dead, plus
-  // at most one interval (first probes of taken-over origins are spread over one) and the jitter.
-  assert.ok(gap <= declared + 2.2 * INTERVAL, `longest gap ${gap} ms, dead after ${declared} ms`);
+  // Suspects keep their origins (DESIGN.md 4): the gap is the time since the last probe before the
+  // kill (one interval), plus the time to declare the owner dead everywhere, plus a quarter interval
+  // (taken-over origins are overdue: their first probes are spread over a quarter) and the jitter.
+  assert.ok(gap <= declared + 1.35 * INTERVAL, `longest gap ${gap} ms, dead after ${declared} ms`);
   oneLiveOwnerEach(sim, ORIGINS);
 
   const joiner = sim.add();

@@ -263,6 +263,20 @@ describe('ProbeEngine', () => {
     r.engine.stop();
   });
 
+  test('origins taken over from a member that is gone are probed within a quarter interval; a joiner’s share within one', async () => {
+    const r = rig();
+    r.engine.setMembers([OTHER]);
+    const orphans = idsOwnedBy(OTHER, 20, 'orphan');
+    for (const id of orphans) r.replica.origins.add(id, spec(`http://${id}/`));
+    r.engine.start();
+    await r.step(2 * INTERVAL);
+    assert.equal(r.engine.owned, 0);
+    r.engine.setMembers([]); // OTHER died
+    await r.step(INTERVAL / 4);
+    for (const id of orphans) assert.equal(r.probesOf(`http://${id}/`), 1, `${id} probed within a quarter interval`);
+    r.engine.stop();
+  });
+
   test('maxInFlight: probes due beyond the limit are skipped and counted', async () => {
     const LIMIT = 2;
     const N = 5;
