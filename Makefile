@@ -1,7 +1,7 @@
 # Heck: `make run` starts one node on the defaults; `make test` installs what the tests need and runs them.
 NODE_MODULES := node_modules/.installed
 
-.PHONY: install build run test test-unit coverage bench bench-membership bench-replication bench-probing clean deps
+.PHONY: install build run test test-unit coverage bench bench-membership bench-replication bench-probing bench-cluster soak clean deps
 
 $(NODE_MODULES): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -40,6 +40,7 @@ bench: deps build
 	node dist/bench/membership.js
 	node dist/bench/replication.js
 	node dist/bench/probing.js
+	node dist/bench/cluster.js
 
 # Membership only (simulator, real Heck processes, memberlist anchor); ARGS=--quick for the short run.
 bench-membership: build
@@ -54,6 +55,16 @@ bench-replication: deps build
 # recomputation, probes per origin per interval on 3 and 5 nodes); ARGS=--quick for the short run.
 bench-probing: build
 	node dist/bench/probing.js $(ARGS)
+
+# Chaos on 5 real nodes (kill -9, SIGSTOP, restarts, join, leave, partition, clock skew), judged from
+# the origins' side; ARGS=--quick for the short run, ARGS="--seed N" to replay one.
+bench-cluster: build
+	node dist/bench/cluster.js $(ARGS)
+
+# The same scenarios drawn at random for 30 minutes (the seed is printed; SOAK_MINUTES to change).
+SOAK_MINUTES ?= 30
+soak: build
+	node dist/bench/cluster.js --soak $(SOAK_MINUTES) $(ARGS)
 
 clean:
 	rm -rf dist coverage
