@@ -11,6 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ALL_SCENARIOS, runChaos, type ChaosReport } from './cluster/chaos.js';
+import { killLiveNodes } from './cluster/cluster.js';
 import { codeUnderTest, describeMachine } from './lib/system.js';
 
 const args = process.argv.slice(2);
@@ -30,6 +31,13 @@ const TARGETS: Record<string, [number, '<=']> = {
   rate_during_leave: [1.1, '<='],
   converged_after_heal_ms: [10_000, '<='],
 };
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killLiveNodes();
+    process.exit(130);
+  });
+}
 
 const report: ChaosReport = await runChaos({
   nodes: 5,

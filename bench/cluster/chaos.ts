@@ -63,6 +63,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const resources = new Map<number, { node: string; pid: number; first: Resources; last: Resources }>();
 
   const pick = <T>(xs: T[]): T => xs[random.int(xs.length)]!;
+  // A soak draws joins and leaves at random: keep the cluster within two nodes of its size.
+  const sizeAllows = (name: ScenarioName) => {
+    const size = cluster.answering().length;
+    return name === 'join' ? size < o.nodes + 2 : name === 'leave' ? size > Math.max(2, o.nodes - 2) : true;
+  };
   const newOrigin = async (via: ChaosNode, fails = false): Promise<string> => {
     const id = `c${String(nextId++).padStart(5, '0')}`;
     const path = `/${id}`;
@@ -191,7 +196,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         break;
       }
       case 'leave': {
-        if (running.length <= 2) break; // keep a cluster
         const leaver = pick(running);
         const orphans = await ownedBy(leaver);
         const t0 = performance.now();
@@ -251,7 +255,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const deadline = performance.now() + (o.untilMs ?? 0);
     const queue = [...o.scenarios];
     while (queue.length > 0 || performance.now() < deadline) {
-      const name = queue.shift() ?? pick(ALL_SCENARIOS);
+      const name = queue.shift() ?? pick(ALL_SCENARIOS.filter(sizeAllows));
       const r = await scenario(name);
       results.push(r);
       o.log(`${name}: ${Object.entries(r.figures).map(([k, v]) => `${k}=${v}`).join(' ')}${r.violations.length ? `  VIOLATIONS: ${r.violations.join('; ')}` : ''}`);

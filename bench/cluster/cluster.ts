@@ -25,6 +25,21 @@ export interface OriginState {
 
 const POLL_MS = 100;
 
+/** Every node process any cluster here started and that has not exited, for killLiveNodes(). */
+const live = new Set<NodeProcess>();
+
+/** SIGKILLs (by pid) every node process still running: for a harness interrupted midway. */
+export function killLiveNodes(): void {
+  for (const p of live) {
+    try {
+      process.kill(p.child.pid!, 'SIGCONT');
+      process.kill(p.child.pid!, 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
+  }
+}
+
 /**
  * N real `heck-server` processes on 127.0.0.1 with fault injection on, driven the way an operator
  * (and a failing machine) would: kill -9, SIGSTOP/SIGCONT, restarts, joins, graceful leaves, bus
@@ -57,6 +72,8 @@ export class ChaosCluster {
   private async spawn(dir: string, ports = { port: 0, busPort: 0 }): Promise<{ proc: NodeProcess; client: RespClient }> {
     const settings = ['--profile', this.profile, '--fault-injection', 'yes', '--port', String(ports.port), '--bus-port', String(ports.busPort)];
     const proc = await startNodeProcess(settings, {}, { dir });
+    live.add(proc);
+    void proc.exited.then(() => live.delete(proc));
     return { proc, client: await RespClient.open(proc.port) };
   }
 
