@@ -30,6 +30,9 @@ const TARGETS: Record<string, [number, '<=']> = {
   rate_during_join: [1.1, '<='],
   rate_during_leave: [1.1, '<='],
   converged_after_heal_ms: [10_000, '<='],
+  // Origins whose owner did not fail: at most one handover between live owners (a join, a heal),
+  // whose new owner's first probe is spread over one interval: two intervals and a moment.
+  others_gap_max_ms: [2_500, '<='],
 };
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -146,11 +146,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const figures: Record<string, number> = {};
     const running = cluster.answering();
     const start = performance.now();
+    const present = [...expected.keys()];
+    /** Origins a failed node owned: their gaps are the scenario's own figures, not the others'. */
+    let affected: string[] = [];
     switch (name) {
       case 'kill': {
         // kill -9 of an owner: how long do its origins go unprobed?
         const victim = pick(running);
-        const orphans = await ownedBy(victim);
+        const orphans = (affected = await ownedBy(victim));
         const t0 = performance.now();
         await cluster.kill(victim);
         await cluster.meshed();
@@ -162,7 +165,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       }
       case 'pause': {
         const victim = pick(running);
-        const orphans = await ownedBy(victim);
+        const orphans = (affected = await ownedBy(victim));
         const t0 = performance.now();
         await cluster.freeze(victim, 3_000);
         await cluster.meshed();
@@ -172,7 +175,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       }
       case 'restart-one': {
         const victim = pick(running);
-        const orphans = await ownedBy(victim);
+        const orphans = (affected = await ownedBy(victim));
         const t0 = performance.now();
         await cluster.kill(victim);
         await cluster.restart(victim);
@@ -197,7 +200,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       }
       case 'leave': {
         const leaver = pick(running);
-        const orphans = await ownedBy(leaver);
+        const orphans = (affected = await ownedBy(leaver));
         const t0 = performance.now();
         await cluster.leave(leaver);
         await cluster.meshed();
@@ -239,6 +242,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         await cluster.skew(skewed, 0);
         break;
       }
+    }
+    // Everyone else's origins keep being probed through it (a restart of all stops everything).
+    if (name !== 'restart-all') {
+      const others = present.filter((id) => expected.has(id) && !affected.includes(id));
+      figures.others_gap_max_ms = Math.round(Math.max(0, ...others.map((id) => Math.max(...farm.gaps(`/${id}`, start, performance.now())))));
     }
     const { figures: after, violations } = await check(performance.now());
     figures.scenario_ms = Math.round(performance.now() - start);
