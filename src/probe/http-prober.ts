@@ -1,7 +1,6 @@
 import net from 'node:net';
-import { setImmediate as nextLoopTurn } from 'node:timers/promises';
-import { request, type Dispatcher } from 'undici';
-import { parseExpect, statusExpected, type OriginSpec } from './spec.js';
+import type { Dispatcher } from 'undici';
+import { parseExpect, statusExpected, type OriginSpec, type StatusRanges } from './spec.js';
 
 /** Enough to see a response is real; an endless or huge body is cut here, never buffered. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -14,38 +13,155 @@ export interface HttpOutcome {
 }
 
 /**
- * One HTTP(S) request as the spec describes it. Redirects are not followed (undici 7's request
- * follows none): a 3xx is judged by EXPECT like any status. Rejects with the transport's error, or
- * with the signal's reason once it aborts, which also covers reading the body.
+ * One HTTP(S) request as the spec describes it (`url` is spec.url, parsed once by the caller),
+ * bounded by spec.timeoutMs from connect to the last body byte. Redirects are not followed: a 3xx
+ * is judged by EXPECT like any status. Resolves with the verdict of a response or with a timeout;
+ * rejects with the transport's error.
+ *
+ * It runs on undici's dispatch() with a handler of its own rather than request(): no body stream,
+ * no AbortController, no parsed response headers, which a probe never reads. That is most of a
+ * probe's cost at thousands of probes a second.
  */
-export async function probeHttp(
+export function probeHttp(
   dispatcher: Dispatcher,
   spec: OriginSpec,
-  userAgent: string,
-  signal: AbortSignal,
+  url: URL,
+  userAgent: UserAgentHeader,
   now: () => number,
 ): Promise<HttpOutcome> {
-  const url = new URL(spec.url);
+  return new Promise((resolve, reject) => {
+    const handler = new ProbeHandler(expectedStatuses(spec.expect), now, spec.timeoutMs, resolve, reject);
+    dispatcher.dispatch(
+      {
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: spec.method,
+        headers: requestHeaders(spec, userAgent),
+        // The deadline covers the whole exchange; undici's own (300 s) timers would only add cost.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        // undici takes SNI from a Host header when one is given; a Host override must not move SNI.
+        // It reads `servername` from the request options at run time, but its types leave it out.
+        servername: sniFor(url),
+      } as Dispatcher.DispatchOptions,
+      handler,
+    );
+  });
+}
+
+/** Thrown into undici for a request whose probe timed out before it got a connection. */
+const LATE = new Error('probe deadline passed before a connection was free');
+/** Passed to undici's abort: only the handler sees them, so they carry no stack worth taking. */
+const DEADLINE = new Error('probe deadline');
+const BODY_CUT = new Error('probe body cut');
+
+/**
+ * undici's handler interface as its own request() uses it (onConnect ... onComplete). Its newer
+ * controller interface is wrapped into this one per request, parsing every response's headers.
+ */
+class ProbeHandler implements Dispatcher.DispatchHandler {
+  private abort: ((err: Error) => void) | null = null;
+  private settled = false;
+  private timedOut = false;
+  private status = 0;
+  private latencyMs = 0;
+  private bodyBytes = 0;
+  private readonly started: number;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly expect: StatusRanges,
+    private readonly now: () => number,
+    timeoutMs: number,
+    private readonly resolve: (outcome: HttpOutcome) => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    this.started = now();
+    this.timer = setTimeout(() => this.expire(), timeoutMs);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    // A request that waited for a pooled connection past its deadline is withdrawn by a throw,
+    // which undici turns into onError and a request dropped from its queue. Aborting instead
+    // would close the connection it was about to get, and under load, every one in turn.
+    if (this.settled) throw LATE;
+    this.abort = abort;
+  }
+
+  onHeaders(statusCode: number): boolean {
+    // 1xx interim responses come before the real one.
+    if (statusCode >= 200 && this.status === 0) {
+      this.status = statusCode;
+      this.latencyMs = this.now() - this.started;
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.bodyBytes += chunk.length;
+    // Past the cap the connection is given up: aborting closes it, and onError settles the probe.
+    if (this.bodyBytes >= MAX_BODY_BYTES) this.abort!(BODY_CUT);
+    return true;
+  }
+
+  onComplete(): void {
+    clearTimeout(this.timer);
+    // undici hands the connection back to its pool in a setImmediate queued during this call;
+    // settling after it lets the next probe of this origin reuse it instead of opening another.
+    process.nextTick(() => setImmediate(() => this.settle()));
+  }
+
+  onError(err: Error): void {
+    clearTimeout(this.timer);
+    if (this.settled) return;
+    if (this.timedOut) this.settle();
+    else if (err === BODY_CUT) this.settle();
+    else {
+      this.settled = true;
+      this.reject(err);
+    }
+  }
+
+  private expire(): void {
+    this.timedOut = true;
+    // On the wire, the request can only be abandoned with its connection; still queued, it is
+    // withdrawn when it reaches one (onConnect).
+    if (this.abort) this.abort(DEADLINE);
+    else this.settle();
+  }
+
+  private settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.timedOut) return this.resolve({ ok: false, reason: 'timeout', latencyMs: this.now() - this.started });
+    const ok = statusExpected(this.expect, this.status);
+    this.resolve({ ok, reason: ok ? 'ok' : `status ${this.status}`, latencyMs: this.latencyMs });
+  }
+}
+
+/** Parsed EXPECT lists by their canonical text: a few distinct ones serve every origin. */
+const expectCache = new Map<string, StatusRanges>();
+const EXPECT_CACHE_MAX = 64;
+
+function expectedStatuses(expect: string): StatusRanges {
+  let ranges = expectCache.get(expect);
+  if (!ranges) {
+    if (expectCache.size >= EXPECT_CACHE_MAX) expectCache.clear();
+    ranges = parseExpect(expect);
+    expectCache.set(expect, ranges);
+  }
+  return ranges;
+}
+
+/** `['User-Agent', value]`, made once per prober: undici only reads a request's header list. */
+export type UserAgentHeader = [name: 'User-Agent', value: string];
+
+/** The spec's headers, then the User-Agent unless the spec sets one. */
+function requestHeaders(spec: OriginSpec, userAgent: UserAgentHeader): string[] {
+  if (spec.headers.length === 0) return userAgent;
   const headers = spec.headers.flat();
-  if (!spec.headers.some(([name]) => name.toLowerCase() === 'user-agent')) headers.push('User-Agent', userAgent);
-  const started = now();
-  // undici takes SNI from a Host header when one is given; a Host override must not move SNI.
-  // It reads `servername` from the request options at run time, but its types leave it out.
-  const options: Parameters<typeof request>[1] & { servername?: string } = {
-    dispatcher,
-    method: spec.method,
-    headers,
-    signal,
-    servername: sniFor(url),
-  };
-  const res = await request(url, options);
-  const latencyMs = now() - started;
-  await drain(res.body);
-  // undici hands a connection back to its pool one event-loop turn after the response ends; waiting
-  // for that turn lets the next probe of this origin reuse it instead of opening another.
-  await nextLoopTurn();
-  const ok = statusExpected(parseExpect(spec.expect), res.statusCode);
-  return { ok, reason: ok ? 'ok' : `status ${res.statusCode}`, latencyMs };
+  if (!spec.headers.some(([name]) => name.toLowerCase() === 'user-agent')) headers.push(...userAgent);
+  return headers;
 }
 
 /**
@@ -55,16 +171,4 @@ export async function probeHttp(
 function sniFor(url: URL): string | undefined {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   return net.isIP(host) === 0 ? host : undefined;
-}
-
-/**
- * Reads the body to its end so the connection can be reused, but no further than MAX_BODY_BYTES:
- * past that, leaving the loop destroys the body, and undici closes the connection with it.
- */
-async function drain(body: AsyncIterable<Buffer>): Promise<void> {
-  let read = 0;
-  for await (const chunk of body) {
-    read += chunk.length;
-    if (read >= MAX_BODY_BYTES) break;
-  }
 }

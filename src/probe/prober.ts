@@ -1,7 +1,7 @@
 import type { LookupFunction } from 'node:net';
 import { Agent } from 'undici';
 import { HECK_VERSION } from '../version.js';
-import { probeHttp } from './http-prober.js';
+import { probeHttp, type UserAgentHeader } from './http-prober.js';
 import type { OriginSpec } from './spec.js';
 import { probeTcp } from './tcp-prober.js';
 import type { ProbeResult } from './verdict.js';
@@ -37,32 +37,35 @@ export function createProber(options: ProberOptions): Prober {
     keepAliveMaxTimeout: KEEP_ALIVE_MS,
     ...(options.lookup ? { connect: { lookup: options.lookup } } : {}),
   });
-  const userAgent = `Heck/${HECK_VERSION} (node ${options.nodeId.slice(0, 12)})`;
+  const userAgent: UserAgentHeader = ['User-Agent', `Heck/${HECK_VERSION} (node ${options.nodeId.slice(0, 12)})`];
   let closed = false;
 
   async function probe(spec: OriginSpec, now: () => number): Promise<ProbeResult> {
     const started = now();
-    const result = (ok: boolean, reason: string, latencyMs = now() - started): ProbeResult => ({
-      ok,
-      reason,
-      latencyMs,
-      at: now(),
-    });
-    if (closed) return result(false, 'prober closed');
-    // One deadline for the whole exchange, connect through the last body byte.
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new Error('probe timeout')), spec.timeoutMs);
-    try {
-      const url = new URL(spec.url);
-      if (url.protocol === 'tcp:') {
-        await probeTcp(url, deadline.signal, options.lookup);
-        return result(true, 'ok');
+    let outcome: Outcome;
+    if (closed) {
+      outcome = failed('prober closed', started, now);
+    } else {
+      try {
+        const url = new URL(spec.url);
+        outcome = url.protocol === 'tcp:' ? await probeTcpWithin(url, spec.timeoutMs, started, now) : await probeHttp(agent, spec, url, userAgent, now);
+      } catch (err) {
+        outcome = failed(failureReason(err), started, now);
       }
-      const outcome = await probeHttp(agent, spec, userAgent, deadline.signal, now);
-      return result(outcome.ok, outcome.reason, outcome.latencyMs);
+    }
+    return { ok: outcome.ok, reason: outcome.reason, latencyMs: outcome.latencyMs, at: now() };
+  }
+
+  /** TCP probes are rare next to HTTP ones: an AbortController makes their deadline. */
+  async function probeTcpWithin(url: URL, timeoutMs: number, started: number, now: () => number): Promise<Outcome> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new Error('probe timeout')), timeoutMs);
+    try {
+      await probeTcp(url, deadline.signal, options.lookup);
+      return { ok: true, reason: 'ok', latencyMs: now() - started };
     } catch (err) {
       // Whatever the error says, once the deadline has passed the probe timed out.
-      return result(false, deadline.signal.aborted ? 'timeout' : failureReason(err));
+      return failed(deadline.signal.aborted ? 'timeout' : failureReason(err), started, now);
     } finally {
       clearTimeout(timer);
     }
@@ -75,6 +78,11 @@ export function createProber(options: ProberOptions): Prober {
 
   return { probe, close };
 }
+
+/** A result before its completion time is stamped. */
+type Outcome = Omit<ProbeResult, 'at'>;
+
+const failed = (reason: string, started: number, now: () => number): Outcome => ({ ok: false, reason, latencyMs: now() - started });
 
 const REASONS: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
