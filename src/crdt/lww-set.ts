@@ -15,7 +15,10 @@ export interface Entry<V> {
   readonly removed: boolean;
   /** The value of an add; null for a remove. */
   readonly value: V | null;
-  /** The value as replicated and stored (empty for a remove): the last tie-break. */
+  /**
+   * The value as replicated and stored (empty for a remove): the last tie-break. Records made by
+   * records.ts encode it when asked for rather than hold it (see AddEntry there).
+   */
   readonly bytes: Buffer;
 }
 
@@ -41,15 +44,9 @@ export type Digest = [number, number];
 
 export type MergeResult = 'applied' | 'stale';
 
-interface Slot<V> {
-  entry: Entry<V>;
-  leaf: number;
-  hi: number;
-  lo: number;
-}
-
 export class LwwSet<V> {
-  private readonly slots = new Map<string, Slot<V>>();
+  /** One record per element; its leaf and hash are computed again when needed, not held. */
+  private readonly held = new Map<string, Entry<V>>();
   /** XOR of the record hashes in each leaf: [hi, lo] at 2i, 2i + 1. */
   private readonly leaves = new Uint32Array(LEAVES * 2);
   private readonly leafIds: (Set<string> | undefined)[] = new Array(LEAVES);
@@ -64,47 +61,42 @@ export class LwwSet<V> {
 
   /** Records held, tombstones included. */
   get records(): number {
-    return this.slots.size;
+    return this.held.size;
   }
 
   get(id: string): Entry<V> | undefined {
-    return this.slots.get(id)?.entry;
+    return this.held.get(id);
   }
 
   /** The element's value if it is present. */
   value(id: string): V | undefined {
-    const e = this.slots.get(id)?.entry;
+    const e = this.held.get(id);
     return e && !e.removed ? e.value! : undefined;
   }
 
-  *entries(): IterableIterator<Entry<V>> {
-    for (const s of this.slots.values()) yield s.entry;
+  entries(): IterableIterator<Entry<V>> {
+    return this.held.values();
   }
 
   /** Merges one record: applied if it supersedes what is held (or nothing is), else stale. */
   merge(entry: Entry<V>): MergeResult {
-    const old = this.slots.get(entry.id);
-    if (!old) {
-      const leaf = leafOf(entry.id);
-      (this.leafIds[leaf] ??= new Set()).add(entry.id);
-      this.put({ entry, leaf, hi: 0, lo: 0 });
-      return 'applied';
+    const old = this.held.get(entry.id);
+    const leaf = old ? leafOf(entry.id) : this.index(entry.id);
+    if (old) {
+      if (!beats(entry, old)) return 'stale';
+      this.account(old, leaf, -1);
     }
-    if (!beats(entry, old.entry)) return 'stale';
-    this.unhash(old);
-    old.entry = entry;
-    this.put(old);
+    this.held.set(entry.id, entry);
+    this.account(entry, leaf, 1);
     return 'applied';
   }
 
   /** Drops tombstones stamped before `beforeWall`; returns how many. */
   collect(beforeWall: number): number {
     let dropped = 0;
-    for (const [id, s] of this.slots) {
-      if (!s.entry.removed || s.entry.stamp.wall >= beforeWall) continue;
-      this.unhash(s);
-      this.slots.delete(id);
-      this.leafIds[s.leaf]!.delete(id);
+    for (const e of this.held.values()) {
+      if (!e.removed || e.stamp.wall >= beforeWall) continue;
+      this.forget(e);
       dropped++;
     }
     return dropped;
@@ -112,11 +104,8 @@ export class LwwSet<V> {
 
   /** Forgets everything held about an element (a stale node's record the cluster removed). */
   drop(id: string): void {
-    const s = this.slots.get(id);
-    if (!s) return;
-    this.unhash(s);
-    this.slots.delete(id);
-    this.leafIds[s.leaf]!.delete(id);
+    const e = this.held.get(id);
+    if (e) this.forget(e);
   }
 
   /** Digest of every record, tombstones included. */
@@ -149,7 +138,7 @@ export class LwwSet<V> {
 
   entriesInLeaf(leaf: number): Entry<V>[] {
     const ids = this.leafIds[leaf];
-    return ids ? [...ids].map((id) => this.slots.get(id)!.entry) : [];
+    return ids ? [...ids].map((id) => this.held.get(id)!) : [];
   }
 
   /** Digest of the present elements only: what readers see, equal on replicas that agree. */
@@ -157,26 +146,29 @@ export class LwwSet<V> {
     return hex32(this.liveHi) + hex32(this.liveLo);
   }
 
-  private put(s: Slot<V>): void {
-    this.slots.set(s.entry.id, s);
-    [s.hi, s.lo] = recordHash(s.entry);
-    this.leaves[s.leaf * 2] ^= s.hi;
-    this.leaves[s.leaf * 2 + 1] ^= s.lo;
-    if (!s.entry.removed) {
-      this.present++;
-      this.liveHi = (this.liveHi ^ s.hi) >>> 0;
-      this.liveLo = (this.liveLo ^ s.lo) >>> 0;
-    }
+  /** Files a new element under its leaf; returns the leaf. */
+  private index(id: string): number {
+    const leaf = leafOf(id);
+    (this.leafIds[leaf] ??= new Set()).add(id);
+    return leaf;
   }
 
-  private unhash(s: Slot<V>): void {
-    this.leaves[s.leaf * 2] ^= s.hi;
-    this.leaves[s.leaf * 2 + 1] ^= s.lo;
-    if (!s.entry.removed) {
-      this.present--;
-      this.liveHi = (this.liveHi ^ s.hi) >>> 0;
-      this.liveLo = (this.liveLo ^ s.lo) >>> 0;
-    }
+  private forget(e: Entry<V>): void {
+    const leaf = leafOf(e.id);
+    this.account(e, leaf, -1);
+    this.held.delete(e.id);
+    this.leafIds[leaf]!.delete(e.id);
+  }
+
+  /** Adds a record to the digests and the count of present elements (+1), or takes it out (-1). */
+  private account(e: Entry<V>, leaf: number, sign: 1 | -1): void {
+    const [hi, lo] = recordHash(e);
+    this.leaves[leaf * 2] ^= hi;
+    this.leaves[leaf * 2 + 1] ^= lo;
+    if (e.removed) return;
+    this.present += sign;
+    this.liveHi = (this.liveHi ^ hi) >>> 0;
+    this.liveLo = (this.liveLo ^ lo) >>> 0;
   }
 }
 

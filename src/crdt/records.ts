@@ -1,5 +1,5 @@
 import { ByteReader, ByteWriter, DecodeError } from '../runtime/bytes.js';
-import { MAX_STAMP_WALL } from './hlc.js';
+import { MAX_STAMP_WALL, type Stamp } from './hlc.js';
 import type { Entry } from './lww-set.js';
 
 /**
@@ -43,7 +43,7 @@ export function readEntry<V>(r: ByteReader, codec: ValueCodec<V>): Entry<V> | nu
   const idBytes = r.bytes(r.u16());
   const wall = r.u48();
   const counter = r.u32();
-  const node = r.id();
+  const node = internNode(r.id());
   const flags = r.u8();
   const len = r.u32();
   if (len > MAX_VALUE_BYTES) throw new DecodeError();
@@ -51,9 +51,75 @@ export function readEntry<V>(r: ByteReader, codec: ValueCodec<V>): Entry<V> | nu
   const id = validId(idBytes);
   if (id === null || flags > 1 || wall > MAX_STAMP_WALL) return null;
   const stamp = { wall, counter, node };
-  if (flags === 1) return len === 0 ? { id, stamp, removed: true, value: null, bytes } : null;
+  if (flags === 1) return len === 0 ? removeEntry(id, stamp) : null;
   const value = codec.decode(bytes);
-  return value === null ? null : { id, stamp, removed: false, value, bytes: ownCopy(bytes) };
+  if (value === null) return null;
+  const again = codec.encode(value);
+  if (!again.equals(bytes)) return new AddEntry(id, stamp, value, ownCopy(bytes));
+  const entry = new AddEntry(id, stamp, value, codec);
+  remember(entry, again);
+  return entry;
+}
+
+/** A local add: its bytes are the codec's encoding of the value, made when asked for. */
+export function addEntry<V>(id: string, stamp: Stamp, value: V, codec: ValueCodec<V>): Entry<V> {
+  return new AddEntry(id, stamp, value, codec);
+}
+
+export function removeEntry<V>(id: string, stamp: Stamp): Entry<V> {
+  return { id, stamp, removed: true, value: null, bytes: NO_BYTES };
+}
+
+/** A remove's value bytes: none (shared: a Buffer costs ~350 bytes of heap however short). */
+const NO_BYTES: Buffer = Buffer.alloc(0);
+
+/**
+ * An add as held in memory: the decoded value, plus its bytes only when the codec would not give
+ * them back byte for byte (a newer peer's fields, another key order). Otherwise they are encoded
+ * again when asked for (on the wire, on disk, in a tie-break): held, they would cost a Buffer per
+ * record, most of the memory of 100,000 origins and their verdicts. A value must not be changed
+ * once it is in a record.
+ */
+class AddEntry<V> implements Entry<V> {
+  readonly removed = false;
+
+  constructor(
+    readonly id: string,
+    readonly stamp: Stamp,
+    readonly value: V,
+    private readonly source: ValueCodec<V> | Buffer,
+  ) {}
+
+  get bytes(): Buffer {
+    if (Buffer.isBuffer(this.source)) return this.source;
+    // A record is often written twice in a row (sized, then written; persisted, then spread).
+    if (lastEncoded !== this) remember(this, this.source.encode(this.value));
+    return lastBytes;
+  }
+}
+
+let lastEncoded: Entry<unknown> | null = null;
+let lastBytes: Buffer = NO_BYTES;
+
+function remember(entry: Entry<unknown>, bytes: Buffer): void {
+  lastEncoded = entry;
+  lastBytes = bytes;
+}
+
+/**
+ * Stamps read from the bus and the disk share their node id strings: a cluster has a few nodes,
+ * and a fresh 40-character string per record would cost 56 bytes each. Bounded, as ids come from
+ * peers.
+ */
+const nodeIds = new Map<string, string>();
+const MAX_NODE_IDS = 1024;
+
+function internNode(node: string): string {
+  const known = nodeIds.get(node);
+  if (known !== undefined) return known;
+  if (nodeIds.size >= MAX_NODE_IDS) nodeIds.clear();
+  nodeIds.set(node, node);
+  return node;
 }
 
 /** Element ids: 1 to 256 bytes of UTF-8, no whitespace or control characters. */
@@ -71,7 +137,7 @@ export function validId(bytes: Buffer): string | null {
 /** Values as JSON, checked by `parse` (which returns null for anything it does not accept). */
 export function jsonCodec<V>(parse: (value: unknown) => V | null): ValueCodec<V> {
   return {
-    encode: (value) => ownBuffer(JSON.stringify(value)),
+    encode: (value) => Buffer.from(JSON.stringify(value), 'utf8'),
     decode(bytes) {
       try {
         return parse(JSON.parse(bytes.toString('utf8')));
@@ -83,15 +149,9 @@ export function jsonCodec<V>(parse: (value: unknown) => V | null): ValueCodec<V>
 }
 
 /**
- * Value bytes in a buffer of their own: a value lives as long as its record, and a slice of
- * Node's shared 8 KiB pool (or of a received packet) would keep the whole slab alive with it.
+ * Value bytes kept with a record in a buffer of their own: a slice of a received packet (or of
+ * Node's shared 8 KiB pool) would keep the whole of it alive as long as the record.
  */
-function ownBuffer(text: string): Buffer {
-  const out = Buffer.allocUnsafeSlow(Buffer.byteLength(text, 'utf8'));
-  out.write(text, 0, 'utf8');
-  return out;
-}
-
 function ownCopy(bytes: Buffer): Buffer {
   const out = Buffer.allocUnsafeSlow(bytes.length);
   bytes.copy(out);

@@ -1,6 +1,6 @@
-import { Hlc, type Stamp } from '../crdt/hlc.js';
-import { beats, LwwSet, type Entry, type MergeResult } from '../crdt/lww-set.js';
-import { entryBytes, jsonCodec, readEntry, validId, writeEntry, type ValueCodec } from '../crdt/records.js';
+import { compareStamps, Hlc, type Stamp } from '../crdt/hlc.js';
+import { LwwSet, type Entry, type MergeResult } from '../crdt/lww-set.js';
+import { addEntry, entryBytes, jsonCodec, readEntry, removeEntry, validId, writeEntry, type ValueCodec } from '../crdt/records.js';
 import { healthFromJson, type HealthRecord } from '../probe/health.js';
 import { specFromJson, type OriginSpec } from '../probe/spec.js';
 import { ByteReader, ByteWriter, DecodeError } from '../runtime/bytes.js';
@@ -53,15 +53,15 @@ export class ReplicatedSet<V> {
     this.listeners.push(listener);
   }
 
-  /** A local add (or replace) of an element. */
+  /** A local add (or replace) of an element. The value must not be changed afterwards. */
   add(id: string, value: V): Entry<V> {
-    return this.writeLocal({ id, stamp: this.replica.hlc.now(), removed: false, value, bytes: this.codec.encode(value) });
+    return this.writeLocal(id, value);
   }
 
   /** A local remove: a tombstone, if the element is present; false if it was not. */
   remove(id: string): boolean {
     if (this.set.value(id) === undefined) return false;
-    this.writeLocal({ id, stamp: this.replica.hlc.now(), removed: true, value: null, bytes: Buffer.alloc(0) });
+    this.writeLocal(id, null);
     return true;
   }
 
@@ -86,16 +86,19 @@ export class ReplicatedSet<V> {
     if (!before) return;
     this.set.drop(id);
     this.replica.persistDrop(this.tag, id);
-    const gone: Entry<V> = { id, stamp: before.stamp, removed: true, value: null, bytes: Buffer.alloc(0) };
+    const gone = removeEntry<V>(id, before.stamp);
     for (const l of this.listeners) l(gone, before, 'remote');
   }
 
-  private writeLocal(entry: Entry<V>): Entry<V> {
-    const before = this.set.get(entry.id);
+  /** A local write: an add of `value`, or a remove when it is null. */
+  private writeLocal(id: string, value: V | null): Entry<V> {
+    const before = this.set.get(id);
+    let stamp = this.replica.hlc.now();
     // A local write follows the record it replaces, even one stamped by a peer whose clock ran
     // more than maxClockAheadMs ahead (merged, but not adopted by our clock): otherwise the write
     // would be persisted, announced and spread, yet lose to it everywhere.
-    if (before && !beats(entry, before)) entry = { ...entry, stamp: stampAfter(before.stamp, entry.stamp.node) };
+    if (before && compareStamps(stamp, before.stamp) <= 0) stamp = stampAfter(before.stamp, stamp.node);
+    const entry = value === null ? removeEntry<V>(id, stamp) : addEntry(id, stamp, value, this.codec);
     this.set.merge(entry);
     this.replica.persistEntry(this.tag, entry);
     for (const l of this.listeners) l(entry, before, 'local');
