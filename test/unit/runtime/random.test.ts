@@ -97,4 +97,18 @@ describe('CryptoRandom', () => {
     assert.equal(r.bytes(0).length, 0);
     assert.equal(r.bytes(33).length, 33);
   });
+
+  test('across pool refills, next() stays uniform and never repeats a run', () => {
+    const r = new CryptoRandom();
+    const buckets = new Array(10).fill(0);
+    const seen = new Set<number>();
+    for (let i = 0; i < 10_000; i++) {
+      const x = r.next();
+      buckets[Math.floor(x * 10)]++;
+      seen.add(x);
+    }
+    // 10,000 draws over 10 buckets: each holds 1,000 +- 5 sigma (sigma = 30).
+    for (const b of buckets) assert.ok(b > 850 && b < 1150, `bucket ${b}`);
+    assert.ok(seen.size > 9_990, `${seen.size} distinct of 10,000`);
+  });
 });
