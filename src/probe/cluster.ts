@@ -35,7 +35,8 @@ export function connectProbing(peers: ProbingPeers): void {
     membersChanged = true;
     clock.setTimeout(() => {
       membersChanged = false;
-      engine.setMembers(m.list().filter((x) => x.state === 'alive' || x.state === 'suspect').map((x) => x.id));
+      const live = m.list().filter((x) => x.state === 'alive' || x.state === 'suspect');
+      engine.setMembers(live.map((x) => x.id), live.filter((x) => x.state === 'suspect').map((x) => x.id));
     }, 0);
   });
 

@@ -68,6 +68,8 @@ export class ProbeEngine {
   readonly selfCheck: SelfCheck;
   private opinionsInFlight = 0;
   private table: OwnershipTable;
+  /** Members believed suspect (never this node): their origins get a stand-in prober. */
+  private suspects = new Set<string>();
   private readonly scheduler: ProbeScheduler;
   /** Records of probes that changed no status, not yet written, and whether more than freshness changed. */
   private readonly detail = new Map<string, { record: HealthRecord; changed: boolean }>();
@@ -84,7 +86,12 @@ export class ProbeEngine {
       if (suspect) deps.logger.warn('prober_self_suspect', { failing, watched });
       else deps.logger.info('prober_self_trusted', { failing, watched });
     });
-    deps.origins.onChange((entry) => this.reconsider(entry.id));
+    // An origin this node only now learns of, added longer than an interval ago, was someone
+    // else's until now (this node just joined): overdue, like one taken over.
+    deps.origins.onChange((entry) => {
+      const known = entry.value !== null && deps.clock.wallNow() - entry.stamp.wall > entry.value.intervalMs;
+      this.reconsider(entry.id, known ? OVERDUE_SPREAD : 1);
+    });
   }
 
   start(): void {
@@ -107,20 +114,29 @@ export class ProbeEngine {
     this.flushDetail();
   }
 
-  /** The members believed alive (this node included): ownership follows them. */
-  setMembers(nodeIds: string[]): void {
+  /**
+   * The members believed alive (this node included; suspects too, DESIGN.md 4): ownership
+   * follows them. While an owner is suspect, the best-ranked member that is not suspect probes its
+   * origins as well: a dead owner's origins are covered from the moment it is suspected rather
+   * than from when it is declared dead, and a live suspect's are probed twice until it refutes.
+   */
+  setMembers(nodeIds: string[], suspects: string[] = []): void {
     const next = [...new Set([this.deps.nodeId, ...nodeIds])].sort();
-    if (next.join() === this.table.nodes.join()) return;
-    const before = this.table;
-    this.table = new OwnershipTable(next);
-    const members = new Set(next);
-    for (const e of this.deps.origins.set.entries()) {
-      if (e.removed) continue;
-      // Taken over from a member that died or left: it has gone unprobed since the owner failed.
-      const previous = before.owner(e.id);
-      const orphaned = previous !== null && !members.has(previous);
-      this.reconsider(e.id, orphaned);
-    }
+    const suspected = suspects.filter((id) => id !== this.deps.nodeId).sort();
+    if (next.join() === this.table.nodes.join() && suspected.join() === [...this.suspects].join()) return;
+    if (next.join() !== this.table.nodes.join()) this.table = new OwnershipTable(next);
+    this.suspects = new Set(suspected);
+    // Every origin that becomes this node's here was probed by a member that is suspect, died or
+    // left: unprobed since that member failed, overdue.
+    for (const e of this.deps.origins.set.entries()) if (!e.removed) this.reconsider(e.id, OVERDUE_SPREAD);
+  }
+
+  /** Whether this node probes the origin: it owns it, or stands in for a suspect owner. */
+  private probesHere(id: string): boolean {
+    const owner = this.table.owner(id);
+    if (owner === this.deps.nodeId) return true;
+    if (owner === null || !this.suspects.has(owner)) return false;
+    return this.table.owners(id, this.table.nodes.length).find((n) => !this.suspects.has(n)) === this.deps.nodeId;
   }
 
   /** Owner node ids of an origin, best first. */
@@ -134,19 +150,19 @@ export class ProbeEngine {
   }
 
   /**
-   * Schedules, reschedules or drops one origin after a change of it or of the members. An origin
-   * taken over from a failed owner is overdue: its first probe comes within a quarter interval,
-   * not one (the old owner's schedule already spread them, so this is no herd).
+   * Schedules, reschedules or drops one origin after a change of it or of the members. A newly
+   * scheduled origin's first probe is spread over `spread` of its interval: all of it for a new
+   * origin, so a batch of them is no herd; OVERDUE_SPREAD for one someone else probed until now.
    */
-  private reconsider(id: string, overdue = false): void {
+  private reconsider(id: string, spread = 1): void {
     const spec = this.deps.origins.set.value(id);
-    const mine = spec !== undefined && this.table.owner(id) === this.deps.nodeId;
+    const mine = spec !== undefined && this.probesHere(id);
     if (!mine) {
       this.scheduler.remove(id);
       this.detail.delete(id);
       this.selfCheck.forget(id);
     } else if (!this.scheduler.update(id, spec.intervalMs)) {
-      this.scheduler.add(id, spec.intervalMs, overdue ? spec.intervalMs / 4 : spec.intervalMs);
+      this.scheduler.add(id, spec.intervalMs, spread * spec.intervalMs);
     }
   }
 
@@ -180,7 +196,7 @@ export class ProbeEngine {
 
   /** Removed, changed or handed over while a probe ran: its result is not ours to write. */
   private stillMine(id: string, spec: OriginSpec): boolean {
-    return this.running && this.deps.origins.set.value(id) === spec && this.table.owner(id) === this.deps.nodeId;
+    return this.running && this.deps.origins.set.value(id) === spec && this.probesHere(id);
   }
 
   /** The record this node continues from: its unwritten detail, else the replicated one. */
@@ -249,6 +265,13 @@ export class ProbeEngine {
 
 /** Second opinions one node waits for at once; beyond, verdicts are held until a later probe. */
 const MAX_OPINIONS_IN_FLIGHT = 32;
+
+/**
+ * Share of an interval over which the first probes of origins someone else probed until now are
+ * spread: they are overdue (their owner failed, or stopped when this node joined), and that
+ * owner's schedule already spread them, so a quarter is no herd.
+ */
+const OVERDUE_SPREAD = 0.25;
 
 /** Every this many detail flushes, records whose only news is freshness are written too. */
 const FRESHNESS_FLUSHES = 6;

@@ -263,7 +263,7 @@ describe('ProbeEngine', () => {
     r.engine.stop();
   });
 
-  test('origins taken over from a member that is gone are probed within a quarter interval; a joiner’s share within one', async () => {
+  test('origins taken over from a member that is gone are probed within a quarter interval', async () => {
     const r = rig();
     r.engine.setMembers([OTHER]);
     const orphans = idsOwnedBy(OTHER, 20, 'orphan');
@@ -274,6 +274,46 @@ describe('ProbeEngine', () => {
     r.engine.setMembers([]); // OTHER died
     await r.step(INTERVAL / 4);
     for (const id of orphans) assert.equal(r.probesOf(`http://${id}/`), 1, `${id} probed within a quarter interval`);
+    r.engine.stop();
+  });
+
+  test('an origin this node learns late (added long ago, as by a joiner) is overdue; a new one is spread over an interval', async () => {
+    const r = rig();
+    r.engine.start();
+    await r.step(INTERVAL);
+    const old = Array.from({ length: 20 }, (_, i) => `late-${i}`);
+    for (const id of old) {
+      const value = spec(`http://${id}/`);
+      const stamp = { wall: r.clock.wallNow() - 60_000, counter: 0, node: OTHER };
+      r.replica.origins.merge({ id, stamp, removed: false, value, bytes: Buffer.from(JSON.stringify(value)) });
+    }
+    const fresh = Array.from({ length: 40 }, (_, i) => `new-${i}`);
+    for (const id of fresh) r.replica.origins.add(id, spec(`http://${id}/`));
+    await r.step(INTERVAL / 4);
+    for (const id of old) assert.equal(r.probesOf(`http://${id}/`), 1, `${id} probed within a quarter interval`);
+    const early = fresh.filter((id) => r.probesOf(`http://${id}/`) > 0).length;
+    assert.ok(early < fresh.length / 2, `new origins spread over the interval: ${early} of ${fresh.length} in its first quarter`);
+    r.engine.stop();
+  });
+
+  test('while its owner is suspect, the best-ranked member not suspect stands in; it stops when the owner refutes', async () => {
+    const r = rig();
+    r.engine.setMembers([OTHER]);
+    const theirs = idsOwnedBy(OTHER, 10, 'suspect');
+    for (const id of theirs) r.replica.origins.add(id, spec(`http://${id}/`));
+    r.engine.start();
+    await r.step(2 * INTERVAL);
+    assert.equal(r.engine.owned, 0);
+    r.engine.setMembers([OTHER], [OTHER]);
+    assert.equal(r.engine.owned, 10, 'this node stands in for the suspect');
+    assert.deepEqual(r.engine.owners(theirs[0]!), [OTHER], 'ownership itself does not change');
+    await r.step(INTERVAL / 4);
+    for (const id of theirs) assert.equal(r.probesOf(`http://${id}/`), 1, `${id} probed within a quarter interval`);
+    r.engine.setMembers([OTHER], []);
+    assert.equal(r.engine.owned, 0, 'the owner refuted: back to it');
+    const probes = [...r.calls.values()].reduce((a, b) => a + b, 0);
+    await r.step(2 * INTERVAL);
+    assert.equal([...r.calls.values()].reduce((a, b) => a + b, 0), probes, 'no more probes here');
     r.engine.stop();
   });
 
