@@ -48,6 +48,12 @@ export function killLiveNodes(): void {
 export class ChaosCluster {
   readonly nodes: ChaosNode[] = [];
   private counter = 0;
+  /**
+   * Ports are fixed per node, below Linux's ephemeral range (32768 and up): a restart must find
+   * its ports free, and an ephemeral one can meanwhile be the local end of any outgoing
+   * connection. Each run starts at its own offset, so concurrent runs rarely meet.
+   */
+  private nextPort = 20_000 + (process.pid % 300) * 40;
 
   constructor(private readonly profile: 'lan' | 'local' = 'lan') {}
 
@@ -61,7 +67,17 @@ export class ChaosCluster {
   async add(): Promise<ChaosNode> {
     const name = `n${this.counter++}`;
     const dir = mkdtempSync(join(tmpdir(), `heck-chaos-${name}-`));
-    const node = { name, dir, ...(await this.spawn(dir)), running: true, stopped: false };
+    let started: Awaited<ReturnType<ChaosCluster['spawn']>> | undefined;
+    for (let attempt = 0; !started; attempt++) {
+      const port = this.nextPort;
+      this.nextPort += 2;
+      started = await this.spawn(dir, { port, busPort: port + 1 }).catch((e: unknown) => {
+        // Another program holds one of the two: take the next pair.
+        if (attempt < 10 && /EADDRINUSE/.test(String(e))) return undefined;
+        throw e;
+      });
+    }
+    const node = { name, dir, ...started, running: true, stopped: false };
     const seed = this.running().find((x) => x !== node);
     this.nodes.push(node);
     if (seed) await this.call(node, 'CLUSTER', 'MEET', '127.0.0.1', String(seed.proc.port), String(seed.proc.busPort));
@@ -69,7 +85,7 @@ export class ChaosCluster {
   }
 
   /** A restart reuses the node's ports, as a real one does: its peers know it there. */
-  private async spawn(dir: string, ports = { port: 0, busPort: 0 }): Promise<{ proc: NodeProcess; client: RespClient }> {
+  private async spawn(dir: string, ports: { port: number; busPort: number }): Promise<{ proc: NodeProcess; client: RespClient }> {
     const settings = ['--profile', this.profile, '--fault-injection', 'yes', '--port', String(ports.port), '--bus-port', String(ports.busPort)];
     const proc = await startNodeProcess(settings, {}, { dir });
     live.add(proc);
