@@ -44,7 +44,7 @@ export const PROFILES: Record<Profile, MembershipConfig> = {
     pushPullIntervalMs: 30_000,
     requestTimeoutMs: 2_000,
     awarenessMaxMultiplier: 8,
-    reconnectIntervalMs: 10_000,
+    reconnectIntervalMs: 5_000,
     forgetBanMs: 60_000,
   },
   local: {
