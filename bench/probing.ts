@@ -110,6 +110,13 @@ async function clusterInfo(c: RespClient, field: string): Promise<number> {
   return Number(info(await c.call('CLUSTER', 'INFO')).get(field));
 }
 
+/** The engine's counters (INFO heck probe_*), by name without the prefix. */
+async function probeStats(c: RespClient): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of info(await c.call('INFO', 'heck'))) if (k.startsWith('probe_')) out[k.slice('probe_'.length)] = Number(v);
+  return out;
+}
+
 async function until(check: () => Promise<boolean>, what: string, deadlineMs: number): Promise<number> {
   const t0 = performance.now();
   while (!(await check())) {
@@ -147,6 +154,14 @@ interface SingleResult {
   probesPerSecond: number;
   expectedPerSecond: number;
   heckCpuUsPerProbe: number | null;
+  /**
+   * Over the window, from the engine's counters: probes due while MAX_PROBES_IN_FLIGHT were
+   * running (not sent: Heck or the farm could not keep up), probes that failed (a timeout under
+   * overload), and status changes (the rise of new origins, if still under way).
+   */
+  skipped: number;
+  failures: number;
+  transitions: number;
   heckCpuPercent: number;
   farmCpuPercent: number;
   rssBytes: number;
@@ -167,6 +182,7 @@ async function single(farm: Farm, origins: number, intervalMs: number): Promise<
     const settleMs = Math.max(3000, 2 * intervalMs);
     log(`  added in ${int(addMs)} ms, all owned ${int(ownedAfterMs)} ms later; settling ${settleMs / 1000} s`);
     await delay(settleMs);
+    const p0 = await probeStats(client);
     const f0 = await farm.snapshot();
     const h0 = cpuTicks(pid);
     const fc0 = cpuTicks(farm.pid);
@@ -176,6 +192,7 @@ async function single(farm: Farm, origins: number, intervalMs: number): Promise<
     const h1 = cpuTicks(pid);
     const fc1 = cpuTicks(farm.pid);
     const windowMs = performance.now() - t0;
+    const p1 = await probeStats(client);
     const probes = f1.total - f0.total;
     const heckSec = (h1 - h0) / CLK_TCK;
     const r: SingleResult = {
@@ -189,13 +206,16 @@ async function single(farm: Farm, origins: number, intervalMs: number): Promise<
       probesPerSecond: probes / (windowMs / 1000),
       expectedPerSecond: origins / (intervalMs / 1000),
       heckCpuUsPerProbe: probes > 0 ? (heckSec * 1e6) / probes : null,
+      skipped: p1.skipped! - p0.skipped!,
+      failures: p1.failures! - p0.failures!,
+      transitions: p1.transitions! - p0.transitions!,
       heckCpuPercent: (100 * heckSec) / (windowMs / 1000),
       farmCpuPercent: (100 * (fc1 - fc0)) / CLK_TCK / (windowMs / 1000),
       rssBytes: rssBytes(pid),
       rssAfterAddBytes,
       loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
     };
-    log(`  ${int(r.probesPerSecond)} probes/s (expected ${int(r.expectedPerSecond)}), ${r.heckCpuUsPerProbe?.toFixed(1)} µs CPU/probe, heck ${r.heckCpuPercent.toFixed(0)}% CPU, farm ${r.farmCpuPercent.toFixed(0)}%, RSS ${mb(r.rssBytes).toFixed(0)} MB`);
+    log(`  ${int(r.probesPerSecond)} probes/s (expected ${int(r.expectedPerSecond)}), ${r.heckCpuUsPerProbe?.toFixed(1)} µs CPU/probe, heck ${r.heckCpuPercent.toFixed(0)}% CPU, farm ${r.farmCpuPercent.toFixed(0)}%, RSS ${mb(r.rssBytes).toFixed(0)} MB; skipped ${r.skipped}, failed ${r.failures}, transitions ${r.transitions}`);
     return r;
   } finally {
     client.close();
@@ -364,6 +384,7 @@ async function main(): Promise<void> {
       const limit = s.heckCpuPercent >= 90 ? `heck used ${s.heckCpuPercent.toFixed(0)}% of a core (all threads): its event loop is the likely limit` : s.farmCpuPercent >= 90 ? `the farm used ${s.farmCpuPercent.toFixed(0)}% of a core: the farm is the likely limit` : `neither heck (${s.heckCpuPercent.toFixed(0)}%) nor the farm (${s.farmCpuPercent.toFixed(0)}%) saturated a core`;
       notes.push(`one node, ${int(s.origins)} origins: ${int(s.probesPerSecond)} probes/s of ${int(s.expectedPerSecond)} scheduled (${((100 * s.probesPerSecond) / s.expectedPerSecond).toFixed(1)}%); ${limit}.`);
     }
+    if (s.skipped > 0) notes.push(`one node, ${int(s.origins)} origins: ${int(s.skipped)} probes skipped in the window because the node's cap of probes in flight was reached (responses slower than probes fall due: an overloaded node or farm); they are not sent, so not counted as probes.`);
     notes.push(`one node, ${int(s.origins)} origins: heck ${s.heckCpuPercent.toFixed(0)}% CPU, farm ${s.farmCpuPercent.toFixed(0)}% CPU over the window (${host.cpus} cores shared by heck, farm and bench); load average then ${s.loadavg.join(' ')}.`);
   }
   if (s100k) notes.push(`100,000 origins used INTERVAL ${s100k.intervalMs} (not 1000) to stay within the machine: ${int(s100k.expectedPerSecond)} probes/s scheduled.`);
@@ -388,9 +409,9 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push(`# probing bench (${results.mode}) — ${host.cpus} × ${host.cpuModel}, ${(host.memTotalBytes / 2 ** 30).toFixed(1)} GiB, node ${host.node}, commit ${host.commit}${host.uncommittedFiles ? ` + ${host.uncommittedFiles} changed files` : ''}`);
   lines.push('', '## one node (--profile lan) against the farm', '');
-  lines.push('| origins | interval | probes/s | scheduled/s | heck CPU µs/probe | heck CPU % | farm CPU % | RSS after add | RSS in window |');
-  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const s of singles) lines.push(`| ${int(s.origins)} | ${s.intervalMs} ms | ${int(s.probesPerSecond)} | ${int(s.expectedPerSecond)} | ${s.heckCpuUsPerProbe?.toFixed(1) ?? 'n/a'} | ${s.heckCpuPercent.toFixed(0)} | ${s.farmCpuPercent.toFixed(0)} | ${mb(s.rssAfterAddBytes).toFixed(1)} MB | ${mb(s.rssBytes).toFixed(1)} MB |`);
+  lines.push('| origins | interval | probes/s | scheduled/s | heck CPU µs/probe | heck CPU % | farm CPU % | RSS after add | RSS in window | skipped | failed | transitions |');
+  lines.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const s of singles) lines.push(`| ${int(s.origins)} | ${s.intervalMs} ms | ${int(s.probesPerSecond)} | ${int(s.expectedPerSecond)} | ${s.heckCpuUsPerProbe?.toFixed(1) ?? 'n/a'} | ${s.heckCpuPercent.toFixed(0)} | ${s.farmCpuPercent.toFixed(0)} | ${mb(s.rssAfterAddBytes).toFixed(1)} MB | ${mb(s.rssBytes).toFixed(1)} MB | ${int(s.skipped)} | ${int(s.failures)} | ${int(s.transitions)} |`);
   for (const s of singles) lines.push(`(${int(s.origins)} origins added in ${int(s.addMs)} ms by pipeline; all owned ${int(s.ownedAfterMs)} ms later; ${s.settleMs / 1000} s settle, ${(s.windowMs / 1000).toFixed(2)} s window)`);
   lines.push('', '## ownership recomputation (in-process)', '');
   lines.push(`OwnershipTable(${OWNER_NODES} nodes) + owner() for ${int(OWNER_ORIGINS)} origins: median ${own.medianMs.toFixed(1)} ms; runs ${own.runsMs.map((m) => m.toFixed(1)).join(', ')} ms; node share ×N min ${own.minShare.toFixed(2)} max ${own.maxShare.toFixed(2)}`);

@@ -5,6 +5,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { HECK_SERVER } from '../../test/helpers/process.js';
 import { ErrorReply, plain, RespClient } from '../../test/helpers/resp-client.js';
 import { infoField, infoOnce } from './clients.js';
 import { startHeck, startRedis, type Server, type ServerName } from './servers.js';
@@ -37,8 +38,8 @@ export async function startHeckNode(): Promise<DurableServer> {
   return track(await startHeck(HECK_ARGS));
 }
 
-/** bin/heck-server's own node flags (it execs `node --max-semi-space-size=2 dist/src/main.js`). */
-export const HECK_NODE_FLAGS = ['--max-semi-space-size=2'];
+/** bin/heck-server's own node flags, read from its `exec node ... dist/src/main.js` line. */
+export const HECK_NODE_FLAGS = (/exec node ((?:--\S+ )*)/.exec(readFileSync(HECK_SERVER, 'utf8'))?.[1] ?? '').trim().split(' ').filter(Boolean);
 
 /**
  * A Heck node started as bin/heck-server starts it, but with these node flags instead of its own

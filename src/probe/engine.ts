@@ -3,12 +3,12 @@ import type { ReplicatedSet } from '../replication/replica.js';
 import type { Clock, TimerHandle } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Random } from '../runtime/random.js';
-import { UNKNOWN_HEALTH, type HealthRecord } from './health.js';
+import { copyHealth, UNKNOWN_HEALTH, type HealthRecord } from './health.js';
 import type { Prober } from './prober.js';
 import { ProbeScheduler } from './scheduler.js';
 import { SelfCheck, SELF_CHECK_DEFAULTS, type SelfCheckOptions } from './self-check.js';
 import type { OriginSpec } from './spec.js';
-import { applyProbe, type ProbeResult } from './verdict.js';
+import { applyProbe, applyProbeInPlace, type ProbeResult } from './verdict.js';
 
 export interface ProbeEngineDeps {
   nodeId: string;
@@ -71,12 +71,18 @@ export class ProbeEngine {
   /** Members believed suspect (never this node): their origins get a stand-in prober. */
   private suspects = new Set<string>();
   private readonly scheduler: ProbeScheduler;
-  /** Records of probes that changed no status, not yet written, and whether more than freshness changed. */
-  private readonly detail = new Map<string, { record: HealthRecord; changed: boolean }>();
+  /**
+   * Records of probes that changed no status, not yet written. Each is this node's own until
+   * written, so later probes update it in place.
+   */
+  private readonly detail = new Map<string, HealthRecord>();
+  /** Ids in `detail` whose record differs from the written one in more than freshness. */
+  private readonly changed = new Set<string>();
   private flushes = 0;
   private inFlight = 0;
   private flushTimer: TimerHandle | null = null;
   private running = false;
+  private readonly wallNow = () => this.deps.clock.wallNow();
 
   constructor(private readonly deps: ProbeEngineDeps) {
     this.table = new OwnershipTable([deps.nodeId]);
@@ -160,6 +166,7 @@ export class ProbeEngine {
     if (!mine) {
       this.scheduler.remove(id);
       this.detail.delete(id);
+      this.changed.delete(id);
       this.selfCheck.forget(id);
     } else if (!this.scheduler.update(id, spec.intervalMs)) {
       this.scheduler.add(id, spec.intervalMs, spread * spec.intervalMs);
@@ -176,7 +183,7 @@ export class ProbeEngine {
     this.inFlight++;
     let result;
     try {
-      result = await this.deps.prober.probe(spec, () => this.deps.clock.wallNow());
+      result = await this.deps.prober.probe(spec, this.wallNow);
     } finally {
       this.inFlight--;
     }
@@ -201,7 +208,7 @@ export class ProbeEngine {
 
   /** The record this node continues from: its unwritten detail, else the replicated one. */
   private current(id: string): HealthRecord {
-    return this.detail.get(id)?.record ?? this.deps.health.set.value(id) ?? UNKNOWN_HEALTH;
+    return this.detail.get(id) ?? this.deps.health.set.value(id) ?? UNKNOWN_HEALTH;
   }
 
   /**
@@ -235,31 +242,38 @@ export class ProbeEngine {
   /** Applies one result: a status change is written at once, anything else waits for the flush. */
   private write(id: string, spec: OriginSpec, result: ProbeResult, checkedBy: string): void {
     const written = this.deps.health.set.value(id) ?? UNKNOWN_HEALTH;
-    const pending = this.detail.get(id);
-    const { record, transition } = applyProbe(this.current(id), spec, result, checkedBy);
+    let record = this.detail.get(id);
+    if (!record) {
+      record = copyHealth(written);
+      this.detail.set(id, record);
+    }
+    const transition = applyProbeInPlace(record, spec, result, checkedBy);
     if (!transition) {
-      const changed = (pending?.changed ?? false) || !sameVerdict(record, written);
-      this.detail.set(id, { record, changed });
+      if (!sameVerdict(record, written)) this.changed.add(id);
       return;
     }
     this.stats.transitions++;
     this.detail.delete(id);
+    this.changed.delete(id);
     this.deps.health.add(id, record);
-    this.deps.logger.info('origin_status', { id, status: transition.to, previous: transition.from, reason: record.reason, checked_by: checkedBy });
+    // An origin's first verdict is no news: a burst of new origins must not flood the log.
+    const level = transition.from === 'unknown' ? 'debug' : 'info';
+    this.deps.logger[level]('origin_status', { id, status: transition.to, previous: transition.from, reason: record.reason, checked_by: checkedBy });
   }
 
   /** The newest record of an origin this node probes, written or not (for its own readers). */
   latest(id: string): HealthRecord | undefined {
-    return this.detail.get(id)?.record;
+    return this.detail.get(id);
   }
 
   private flushDetail(): void {
     const all = ++this.flushes % FRESHNESS_FLUSHES === 0;
-    for (const [id, { record, changed }] of this.detail) {
-      if (!changed && !all) continue;
+    for (const id of all ? this.detail.keys() : this.changed) {
+      const record = this.detail.get(id)!;
       this.detail.delete(id);
       if (this.deps.origins.set.value(id) !== undefined) this.deps.health.add(id, record);
     }
+    this.changed.clear();
   }
 }
 

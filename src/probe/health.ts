@@ -43,14 +43,23 @@ export function healthFromJson(v: unknown): HealthRecord | null {
   if (!STATUSES.includes(r.status as Status)) return null;
   if (![r.successes, r.failures, r.lastCheck, r.lastChange, r.latencyMs].every(count)) return null;
   if (!text(r.reason, MAX_REASON_LENGTH) || !text(r.checkedBy, 40)) return null;
+  return copyHealth(r as unknown as HealthRecord);
+}
+
+/**
+ * A record's fields in a new object, written as one literal so that all of them sit in the
+ * object itself: a spread copy keeps only a few there and the rest in an array of its own, which
+ * costs about 70 bytes more per record (100,000 origins hold one each, plus unwritten detail).
+ */
+export function copyHealth(r: HealthRecord): HealthRecord {
   return {
-    status: r.status as Status,
-    successes: r.successes as number,
-    failures: r.failures as number,
-    lastCheck: r.lastCheck as number,
-    lastChange: r.lastChange as number,
-    latencyMs: r.latencyMs as number,
-    reason: r.reason as string,
-    checkedBy: r.checkedBy as string,
+    status: r.status,
+    successes: r.successes,
+    failures: r.failures,
+    lastCheck: r.lastCheck,
+    lastChange: r.lastChange,
+    latencyMs: r.latencyMs,
+    reason: r.reason,
+    checkedBy: r.checkedBy,
   };
 }

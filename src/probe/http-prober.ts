@@ -62,6 +62,7 @@ const BODY_CUT = new Error('probe body cut');
 class ProbeHandler implements Dispatcher.DispatchHandler {
   private abort: ((err: Error) => void) | null = null;
   private settled = false;
+  private completed = false;
   private timedOut = false;
   private status = 0;
   private latencyMs = 0;
@@ -105,6 +106,7 @@ class ProbeHandler implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
+    this.completed = true;
     clearTimeout(this.timer);
     // undici hands the connection back to its pool in a setImmediate queued during this call;
     // settling after it lets the next probe of this origin reuse it instead of opening another.
@@ -122,12 +124,21 @@ class ProbeHandler implements Dispatcher.DispatchHandler {
     }
   }
 
+  /**
+   * The deadline passed. Timers run before the event loop reads its sockets, so behind a busy loop
+   * a response that came in time may still be waiting unread: the verdict waits for the reads of
+   * this turn (setImmediate runs after them), or this node's own lag would pass for the origin's,
+   * and each false timeout would close a healthy connection, making the lag worse.
+   */
   private expire(): void {
-    this.timedOut = true;
-    // On the wire, the request can only be abandoned with its connection; still queued, it is
-    // withdrawn when it reaches one (onConnect).
-    if (this.abort) this.abort(DEADLINE);
-    else this.settle();
+    setImmediate(() => {
+      if (this.completed || this.settled) return;
+      this.timedOut = true;
+      // On the wire, the request can only be abandoned with its connection; still queued, it is
+      // withdrawn when it reaches one (onConnect).
+      if (this.abort) this.abort(DEADLINE);
+      else this.settle();
+    });
   }
 
   private settle(): void {

@@ -15,25 +15,19 @@ interface Entry {
   /** Grid point of the pending probe; `due` is it plus the jitter offset. */
   base: number;
   due: number;
-  /** Bumped when the entry's heap node goes stale (removed, or moved to a new due time). */
-  gen: number;
-}
-
-interface Node {
-  at: number;
-  /** Tie-break: nodes due at the same time fire in the order they were queued. */
+  /** Tie-break: entries due at the same time fire in the order they were (re)scheduled. */
   seq: number;
-  entry: Entry;
-  gen: number;
+  /** Index of the entry in the heap. */
+  pos: number;
 }
 
-const before = (a: Node, b: Node) => a.at < b.at || (a.at === b.at && a.seq < b.seq);
+const before = (a: Entry, b: Entry) => a.due < b.due || (a.due === b.due && a.seq < b.seq);
 
 /**
- * When each owned origin is probed next. One binary min-heap of due times and a single clock timer
- * armed for the earliest, so 100,000 origins cost one timer, not 100,000. Removing or moving an
- * origin leaves its old heap node behind, marked stale by a generation number, and dropped when it
- * reaches the top (or when stale nodes outnumber live ones, in one O(n) rebuild).
+ * When each owned origin is probed next. One binary min-heap of the origins by due time, each
+ * entry knowing its own place in it, and a single clock timer armed for the earliest: 100,000
+ * origins cost one timer, not 100,000, and a removed or moved origin is taken out or moved within
+ * the heap, leaving nothing behind (no stale copies to sift past, hold or collect).
  *
  * - The first probe is at a uniformly random offset in [0, interval) after `add`, spread over one
  *   interval so a batch of new origins is not probed all at once (a shorter spread on request).
@@ -48,7 +42,7 @@ const before = (a: Node, b: Node) => a.at < b.at || (a.at === b.at && a.seq < b.
  */
 export class ProbeScheduler {
   private readonly entries = new Map<string, Entry>();
-  private heap: Node[] = [];
+  private readonly heap: Entry[] = [];
   private seq = 0;
   private handler: (id: string) => void = () => {};
   private running = false;
@@ -75,8 +69,9 @@ export class ProbeScheduler {
   add(id: string, intervalMs: number, spreadMs = intervalMs): void {
     checkInterval(intervalMs);
     this.remove(id);
-    const entry: Entry = { id, intervalMs, base: 0, due: 0, gen: 0 };
+    const entry: Entry = { id, intervalMs, base: 0, due: 0, seq: 0, pos: this.heap.length };
     this.entries.set(id, entry);
+    this.heap.push(entry);
     this.spread(entry, Math.min(spreadMs, intervalMs));
   }
 
@@ -85,8 +80,12 @@ export class ProbeScheduler {
     const entry = this.entries.get(id);
     if (!entry) return false;
     this.entries.delete(id);
-    entry.gen++;
-    this.compactIfSparse();
+    const last = this.heap.pop()!;
+    if (last !== entry) {
+      this.heap[entry.pos] = last;
+      last.pos = entry.pos;
+      this.reposition(last);
+    }
     this.arm();
     return true;
   }
@@ -104,11 +103,7 @@ export class ProbeScheduler {
     if (entry.intervalMs === intervalMs) return true;
     entry.intervalMs = intervalMs;
     // Pulled in only when the pending probe lies beyond the new interval and its jitter.
-    if (entry.due - this.clock.now() > intervalMs * (1 + JITTER)) {
-      entry.gen++;
-      this.compactIfSparse();
-      this.spread(entry);
-    }
+    if (entry.due - this.clock.now() > intervalMs * (1 + JITTER)) this.spread(entry);
     return true;
   }
 
@@ -125,7 +120,8 @@ export class ProbeScheduler {
   /** Schedules the entry's next probe uniformly in [now, now + spreadMs), off-grid. */
   private spread(entry: Entry, spreadMs = entry.intervalMs): void {
     entry.base = entry.due = this.clock.now() + this.random.next() * spreadMs;
-    this.push(entry);
+    entry.seq = this.seq++;
+    this.reposition(entry);
     this.arm();
   }
 
@@ -133,15 +129,13 @@ export class ProbeScheduler {
     this.timer = null;
     const now = this.clock.now();
     for (;;) {
-      this.dropStaleTop();
       const top = this.heap[0];
-      if (!top || top.at > now) break;
-      this.removeTop();
-      const entry = top.entry;
-      // Queued before the handler runs, so the handler can remove or update the origin.
-      this.advance(entry, now);
-      this.push(entry);
-      this.handler(entry.id);
+      if (!top || top.due > now) break;
+      // Rescheduled before the handler runs, so the handler can remove or update the origin.
+      this.advance(top, now);
+      top.seq = this.seq++;
+      this.siftDown(top);
+      this.handler(top.id);
     }
     this.arm();
   }
@@ -156,68 +150,55 @@ export class ProbeScheduler {
     entry.due = base + (this.random.next() - 0.5) * JITTER * interval;
   }
 
-  /** Keeps exactly one timer pending while running, for the earliest live due time. */
+  /** Keeps exactly one timer pending while running, for the earliest due time. */
   private arm(): void {
-    this.dropStaleTop();
     const top = this.heap[0];
-    if (this.running && top && this.timer && this.armedAt === top.at) return;
+    if (this.running && top && this.timer && this.armedAt === top.due) return;
     this.timer?.cancel();
     this.timer = null;
     if (!this.running || !top) return;
-    this.armedAt = top.at;
-    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, top.at - this.clock.now()));
+    this.armedAt = top.due;
+    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, top.due - this.clock.now()));
   }
 
-  private push(entry: Entry): void {
+  /** Restores the heap order around an entry whose due time changed (either way). */
+  private reposition(entry: Entry): void {
+    const pos = entry.pos;
+    this.siftUp(entry);
+    if (entry.pos === pos) this.siftDown(entry);
+  }
+
+  private siftUp(entry: Entry): void {
     const heap = this.heap;
-    heap.push({ at: entry.due, seq: this.seq++, entry, gen: entry.gen });
-    this.siftUp(heap.length - 1);
-  }
-
-  private dropStaleTop(): void {
-    while (this.heap.length > 0 && this.heap[0]!.gen !== this.heap[0]!.entry.gen) this.removeTop();
-  }
-
-  private removeTop(): void {
-    const last = this.heap.pop()!;
-    if (this.heap.length > 0) {
-      this.heap[0] = last;
-      this.siftDown(0);
-    }
-  }
-
-  /** Every entry has exactly one live node, so the rest of the heap is stale. */
-  private compactIfSparse(): void {
-    if (this.heap.length <= 64 || this.heap.length <= 2 * this.entries.size) return;
-    this.heap = this.heap.filter((n) => n.gen === n.entry.gen);
-    for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
-  }
-
-  private siftUp(i: number): void {
-    const heap = this.heap;
-    const node = heap[i]!;
+    let i = entry.pos;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!before(node, heap[p]!)) break;
-      heap[i] = heap[p]!;
+      const parent = heap[p]!;
+      if (!before(entry, parent)) break;
+      heap[i] = parent;
+      parent.pos = i;
       i = p;
     }
-    heap[i] = node;
+    heap[i] = entry;
+    entry.pos = i;
   }
 
-  private siftDown(i: number): void {
+  private siftDown(entry: Entry): void {
     const heap = this.heap;
     const n = heap.length;
-    const node = heap[i]!;
+    let i = entry.pos;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const c = l + 1 < n && before(heap[l + 1]!, heap[l]!) ? l + 1 : l;
-      if (!before(heap[c]!, node)) break;
-      heap[i] = heap[c]!;
+      const child = heap[c]!;
+      if (!before(child, entry)) break;
+      heap[i] = child;
+      child.pos = i;
       i = c;
     }
-    heap[i] = node;
+    heap[i] = entry;
+    entry.pos = i;
   }
 }
 

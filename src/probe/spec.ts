@@ -17,8 +17,8 @@ export interface OriginSpec {
   /** Canonical status list: sorted, merged ranges, e.g. `200,204,300-399`. */
   expect: string;
   method: 'GET' | 'HEAD';
-  /** In the order given. */
-  headers: [string, string][];
+  /** In the order given. Shared by specs without headers: never changed in place. */
+  headers: readonly [string, string][];
 }
 
 /** What HECK.ADDORIGIN leaves out. The default timeout is also capped at half the interval. */
@@ -165,7 +165,11 @@ function parseHeader(name: Buffer, value: Buffer): [string, string] {
   return [n, v];
 }
 
-function parseHeaders(raw: [Buffer, Buffer][]): [string, string][] {
+/** The headers of every spec that has none: an empty array apiece would cost 100,000 origins 3 MB. */
+const NO_HEADERS: readonly [string, string][] = Object.freeze([]);
+
+function parseHeaders(raw: [Buffer, Buffer][]): readonly [string, string][] {
+  if (raw.length === 0) return NO_HEADERS;
   if (raw.length > MAX_HEADERS) throw fail(`at most ${MAX_HEADERS} HEADERs are allowed`);
   const headers = raw.map(([name, value]) => parseHeader(name, value));
   const bytes = raw.reduce((sum, [name, value]) => sum + name.length + value.length, 0);

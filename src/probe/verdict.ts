@@ -1,4 +1,4 @@
-import { MAX_REASON_LENGTH, type HealthRecord, type Status } from './health.js';
+import { copyHealth, MAX_REASON_LENGTH, type HealthRecord, type Status } from './health.js';
 import type { OriginSpec } from './spec.js';
 
 /**
@@ -38,23 +38,28 @@ export function applyProbe(
   result: ProbeResult,
   checkedBy: string,
 ): { record: HealthRecord; transition: Transition | null } {
+  const next = copyHealth(record);
+  return { record: next, transition: applyProbeInPlace(next, spec, result, checkedBy) };
+}
+
+/**
+ * applyProbe written over the record itself, for a record nobody else holds yet (the engine's
+ * unwritten detail): a probe that changes no status then allocates no record. Returns the
+ * transition, if any.
+ */
+export function applyProbeInPlace(record: HealthRecord, spec: Thresholds, result: ProbeResult, checkedBy: string): Transition | null {
   const successes = result.ok ? Math.min(record.successes + 1, spec.rise) : 0;
   const failures = result.ok ? 0 : Math.min(record.failures + 1, spec.fall);
   const from = record.status;
   const to: Status = successes >= spec.rise ? 'up' : failures >= spec.fall ? 'down' : from;
-  const changed = to !== from;
-  return {
-    record: {
-      status: to,
-      successes,
-      failures,
-      lastCheck: result.at,
-      lastChange: changed ? result.at : record.lastChange,
-      // Whole, non-negative milliseconds, as healthFromJson wants them.
-      latencyMs: Math.max(0, Math.round(result.latencyMs)),
-      reason: result.reason.slice(0, MAX_REASON_LENGTH),
-      checkedBy,
-    },
-    transition: changed ? { from, to } : null,
-  };
+  record.status = to;
+  record.successes = successes;
+  record.failures = failures;
+  record.lastCheck = result.at;
+  if (to !== from) record.lastChange = result.at;
+  // Whole, non-negative milliseconds, as healthFromJson wants them.
+  record.latencyMs = Math.max(0, Math.round(result.latencyMs));
+  record.reason = result.reason.slice(0, MAX_REASON_LENGTH);
+  record.checkedBy = checkedBy;
+  return to !== from ? { from, to } : null;
 }

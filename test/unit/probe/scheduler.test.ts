@@ -281,6 +281,38 @@ describe('ProbeScheduler stalls and timers', () => {
     assertOneTimer(clock);
   });
 
+  test('under random adds and removes, every origin fires on its own schedule and a removed one never', () => {
+    const { clock, scheduler } = setup();
+    const random = new SeededRandom(SEED + 2);
+    /** Per scheduled id: its interval, and when it was added or last fired. */
+    const live = new Map<string, { interval: number; since: number; fired: boolean }>();
+    let fired = 0;
+    scheduler.onDue((id) => {
+      const s = live.get(id);
+      assert.ok(s, `${id} fired while not scheduled`);
+      const gap = clock.now() - s.since;
+      // First probe within one interval of the add; later ones interval ± JITTER/2 on the grid.
+      if (s.fired) assert.ok(gap >= 0.9 * s.interval && gap <= 1.1 * s.interval, `${id}: ${gap} ms after its last probe (interval ${s.interval})`);
+      else assert.ok(gap < s.interval, `${id}: first probe ${gap} ms after its add (interval ${s.interval})`);
+      live.set(id, { interval: s.interval, since: clock.now(), fired: true });
+      fired++;
+    });
+    for (let step = 0; step < 20_000; step++) {
+      const id = `origin-${random.int(500)}`;
+      if (random.int(3) === 0) {
+        scheduler.remove(id);
+        live.delete(id);
+      } else if (!live.has(id)) {
+        const interval = 200 + random.int(2000);
+        scheduler.add(id, interval);
+        live.set(id, { interval, since: clock.now(), fired: false });
+      }
+      clock.advance(random.int(5));
+    }
+    assert.equal(scheduler.size, live.size);
+    assert.ok(fired > 10_000, `${fired} probes`);
+  });
+
   test('100,000 origins over 3 intervals', (t) => {
     const interval = 5000;
     const { clock, scheduler, probes } = setup();
