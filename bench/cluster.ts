@@ -3,7 +3,7 @@
  * 1 s, every scenario once (kill -9, SIGSTOP 3 s, restart one, join, leave, a 30 s partition,
  * clock skew, restart all), invariants after each, figures against the targets.
  *
- *   node dist/bench/cluster.js            one pass of every scenario (~6 min)
+ *   node dist/bench/cluster.js            one pass of every scenario (~3 min)
  *   node dist/bench/cluster.js --quick    shorter partition, fewer origins (~2 min)
  *   node dist/bench/cluster.js --soak 30  random scenarios for 30 minutes (random seed, printed)
  *   --seed N                              replay a run
