@@ -108,6 +108,18 @@ function rig(options: { maxInFlight?: number; detailFlushMs?: number; hang?: boo
   return { clock, replica, engine, calls, answers, healthWrites, step, untilCalls, probesOf };
 }
 
+/** A running engine next to OTHER, with `n` origins OTHER owns (none probed here yet). */
+async function probedByOther(n: number, prefix: string): Promise<{ r: Rig; ids: string[] }> {
+  const r = rig();
+  r.engine.setMembers([OTHER]);
+  const ids = idsOwnedBy(OTHER, n, prefix);
+  for (const id of ids) r.replica.origins.add(id, spec(`http://${id}/`));
+  r.engine.start();
+  await r.step(2 * INTERVAL);
+  assert.equal(r.engine.owned, 0);
+  return { r, ids };
+}
+
 describe('ProbeEngine', () => {
   test('an owned origin is probed once per interval; one another member owns never is', async () => {
     const r = rig();
@@ -264,13 +276,7 @@ describe('ProbeEngine', () => {
   });
 
   test('origins taken over from a member that is gone are probed within a quarter interval', async () => {
-    const r = rig();
-    r.engine.setMembers([OTHER]);
-    const orphans = idsOwnedBy(OTHER, 20, 'orphan');
-    for (const id of orphans) r.replica.origins.add(id, spec(`http://${id}/`));
-    r.engine.start();
-    await r.step(2 * INTERVAL);
-    assert.equal(r.engine.owned, 0);
+    const { r, ids: orphans } = await probedByOther(20, 'orphan');
     r.engine.setMembers([]); // OTHER died
     await r.step(INTERVAL / 4);
     for (const id of orphans) assert.equal(r.probesOf(`http://${id}/`), 1, `${id} probed within a quarter interval`);
@@ -297,13 +303,7 @@ describe('ProbeEngine', () => {
   });
 
   test('while its owner is suspect, the best-ranked member not suspect stands in; it stops when the owner refutes', async () => {
-    const r = rig();
-    r.engine.setMembers([OTHER]);
-    const theirs = idsOwnedBy(OTHER, 10, 'suspect');
-    for (const id of theirs) r.replica.origins.add(id, spec(`http://${id}/`));
-    r.engine.start();
-    await r.step(2 * INTERVAL);
-    assert.equal(r.engine.owned, 0);
+    const { r, ids: theirs } = await probedByOther(10, 'suspect');
     r.engine.setMembers([OTHER], [OTHER]);
     assert.equal(r.engine.owned, 10, 'this node stands in for the suspect');
     assert.deepEqual(r.engine.owners(theirs[0]!), [OTHER], 'ownership itself does not change');
