@@ -33,6 +33,7 @@ import {
   readFileSync,
   rmSync,
   writev,
+  writevSync,
 } from 'node:fs';
 import { readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -77,12 +78,15 @@ const fdatasyncAsync = promisify(fdatasync);
 const fsyncAsync = promisify(fsync);
 const closeAsync = promisify(close);
 const SNAPSHOT_SYNC_BYTES = 4 * 1024 * 1024;
+const MAX_SYNCS_IN_FLIGHT = 2;
 
 export class StateStore {
   /** Oldest first; appends join the last batch if it is for the current gen. */
   private readonly queue: Batch[] = [];
-  private writing: Batch | null = null;
-  private draining = false;
+  /** Written, waiting for their fdatasync (or an earlier one's), oldest first. */
+  private readonly syncing: Batch[] = [];
+  private flushScheduled = false;
+  private rotating = false;
   private failure: Error | null = null;
   private closed = false;
   private compaction: Promise<void> | null = null;
@@ -158,7 +162,7 @@ export class StateStore {
   /** Resolves once everything appended before this call is on disk; rejects for good once a write or sync failed. */
   synced(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    return (this.queue.at(-1) ?? this.writing)?.done ?? Promise.resolve();
+    return (this.queue.at(-1) ?? this.syncing.at(-1))?.done ?? Promise.resolve();
   }
 
   /** True when the log has grown past max(compactMinBytes, the last snapshot's size). */
@@ -213,60 +217,76 @@ export class StateStore {
     if (last?.gen === this.gen) return last;
     const batch = newBatch(this.gen);
     this.queue.push(batch);
-    if (!this.draining) {
-      this.draining = true;
-      queueMicrotask(() => void this.drain());
-    }
+    this.scheduleFlush();
     return batch;
   }
 
-  /** Flushes batches one at a time; appends made meanwhile gather in the next one. */
   /**
-   * Writes the queued batches in order. A batch's fdatasync may run beside the next batch's write
-   * and fdatasync (two groups in flight at most): the clients acknowledged by one group send their
-   * next writes while the other group is on its way to the disk, so groups stay full, and the disk
-   * commits both in one journal flush when it can. Batches are acknowledged in order.
+   * Flushes once the event loop has read every client that had data this turn (setImmediate runs
+   * after the poll phase), so their writes share one write and one fdatasync.
    */
-  private async drain(): Promise<void> {
-    let inFlight: Promise<void> | null = null;
-    for (;;) {
-      const batch = this.queue.shift();
-      if (!batch) {
-        if (!inFlight) break;
-        await inFlight;
-        inFlight = null;
-        continue; // more may have been queued meanwhile
-      }
-      this.writing = batch;
-      try {
-        if (batch.gen !== this.fdGen || batch.bytes === 0) {
-          await inFlight; // the file may close on rotation; an empty batch only waits its turn
-          inFlight = null;
-          if (batch.gen !== this.fdGen) await this.rotate(batch.gen);
-          if (batch.bytes === 0) {
-            batch.resolve();
-            continue;
-          }
-        }
-        const { bytesWritten } = await writevAsync(this.fd, batch.buffers);
-        checkWritten(join(this.dir, fileName('log', this.fdGen)), bytesWritten, batch.bytes);
-        const earlier: Promise<void> | null = inFlight;
-        const synced = fdatasyncAsync(this.fd);
-        inFlight = (async () => {
-          await synced;
-          this.stats.syncs++;
-          await earlier;
-          batch.resolve();
-        })().catch((e: unknown) => this.fail(e as Error));
-        await earlier;
-      } catch (e) {
-        this.fail(e as Error);
-      }
-    }
-    this.writing = null;
-    this.draining = false;
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
   }
 
+  /**
+   * Writes the oldest queued batch and starts its fdatasync, while fewer than two are in flight:
+   * the clients acknowledged by one group send their next writes while the other group is on its
+   * way to the disk, so groups stay full, and the disk commits both in one journal flush when it
+   * can. The write itself is synchronous (a copy into the page cache, as Redis writes its AOF):
+   * the log stays in append order without a trip through the threadpool, and only fdatasync, the
+   * wait for the disk, runs off the event loop. Groups are acknowledged in order.
+   */
+  private flush(): void {
+    while (!this.failure && !this.rotating && this.syncing.length < MAX_SYNCS_IN_FLIGHT) {
+      const batch = this.queue[0];
+      if (!batch) return;
+      if (batch.gen !== this.fdGen) {
+        if (this.syncing.length > 0) return; // the old log's syncs end first, then flush() again
+        this.rotating = true;
+        this.rotate(batch.gen).then(
+          () => {
+            this.rotating = false;
+            this.flush();
+          },
+          (e: unknown) => this.fail(e as Error),
+        );
+        return;
+      }
+      this.queue.shift();
+      if (batch.bytes === 0 && this.syncing.length === 0) {
+        batch.resolve(); // a rotation's batch that nothing joined
+        continue;
+      }
+      this.syncing.push(batch);
+      try {
+        checkWritten(join(this.dir, fileName('log', this.fdGen)), writevSync(this.fd, batch.buffers), batch.bytes);
+      } catch (e) {
+        return this.fail(e as Error);
+      }
+      fdatasync(this.fd, (e) => {
+        if (e) return this.fail(e);
+        this.stats.syncs++;
+        this.settle(batch);
+        this.scheduleFlush();
+      });
+    }
+  }
+
+  /** A sync covers everything written before it started: resolves `synced` and every group before it. */
+  private settle(synced: Batch): void {
+    if (!this.syncing.includes(synced)) return; // settled by a later sync that ended first
+    for (;;) {
+      const batch = this.syncing.shift()!;
+      batch.resolve();
+      if (batch === synced) return;
+    }
+  }
 
   /** Runs once every batch for the old log is synced, so only the newest log can have a torn tail. */
   private async rotate(gen: number): Promise<void> {
@@ -302,7 +322,7 @@ export class StateStore {
   private fail(error: Error): void {
     this.failure ??= error;
     this.logger.error('state_store_failed', { error: error.message });
-    for (const batch of [this.writing, ...this.queue.splice(0)]) batch?.reject(error);
+    for (const batch of [...this.syncing.splice(0), ...this.queue.splice(0)]) batch.reject(error);
   }
 }
 

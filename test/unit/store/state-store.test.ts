@@ -105,7 +105,7 @@ describe('StateStore', () => {
   test('synced() called while a group is being written also waits for the appends queued behind it', async () => {
     const { store } = open(tempDir());
     store.append(Buffer.from('a'));
-    await null; // the flush of 'a' has started
+    await new Promise(setImmediate); // after the store's flush of 'a': its fdatasync is in flight
     store.append(Buffer.from('b'));
     await store.synced();
     assert.equal(store.stats.syncs, 2);
