@@ -160,6 +160,7 @@ async function measure(server: DurableServer, pipeline: number, round: number, n
   const threads = threadUs(threads0, threadTicks(server.pid), requests);
   const after = server.name === 'heck' ? await heckPersistence(server.port) : null;
   for (const w of r.warnings) notes.add(`${server.name} -P ${pipeline}: ${w}`);
+  const ping = server.name === 'heck' ? await redisBenchmarkCsv(server.port, ['PING'], requests, CLIENTS, pipeline) : null;
   return {
     round,
     server: server.name,
@@ -172,6 +173,7 @@ async function measure(server: DurableServer, pipeline: number, round: number, n
     cpuTicks: ticks,
     cpuUsPerOp: (ticks * 1e6) / CLK_TCK / requests,
     threadUsPerOp: threads,
+    pingRps: ping?.rps ?? null,
     appends: before && after ? after.appends - before.appends : null,
     fsyncs: before && after ? after.fsyncs - before.fsyncs : null,
     compactions: before && after ? after.compactions - before.compactions : null,
@@ -214,7 +216,7 @@ async function throughputPhase(): Promise<Throughput> {
         for (const s of order) {
           const run = await measure(s, pipeline, round, notes);
           runs.push(run);
-          const sync = run.fsyncs !== null ? `, ${run.appends} appends in ${run.fsyncs} fdatasyncs, ${run.compactions} compaction(s)` : '';
+          const sync = run.fsyncs !== null ? `, ${run.appends} appends in ${run.fsyncs} fdatasyncs, ${run.compactions} compaction(s); PING on it ${Math.round(run.pingRps ?? 0)} ops/s` : '';
           const threads = Object.entries(run.threadUsPerOp).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
           log(`round ${round}/${ROUNDS} ${s.name.padEnd(5)} -P ${String(pipeline).padEnd(2)} ${Math.round(run.rps)} ops/s, p50 ${run.p50LatencyMs} ms, ${run.cpuUsPerOp.toFixed(1)} µs CPU/op (${threads})${sync}`);
         }

@@ -82,6 +82,11 @@ export interface ThroughputRun {
   cpuUsPerOp: number;
   /** CPU µs per request by thread group: main (the event loop), then other threads (see threadTicks). */
   threadUsPerOp: Record<string, number>;
+  /**
+   * Heck only: PING on the same node right after, same clients and depth: a turn of RESP with no
+   * work and no disk, the ceiling of any command at this depth.
+   */
+  pingRps: number | null;
   /** Heck only: state-log appends and fdatasyncs during the run (INFO persistence), compactions. */
   appends: number | null;
   fsyncs: number | null;
@@ -93,6 +98,8 @@ export interface ThroughputRow {
   redisRps: number;
   heckRps: number;
   ratio: number;
+  /** Heck's PING at this depth (see ThroughputRun.pingRps), median. */
+  heckPingRps: number | null;
   redisP50Ms: number;
   heckP50Ms: number;
   redisCpuUsPerOp: number;
@@ -188,6 +195,7 @@ export function throughputRows(runs: ThroughputRun[]): ThroughputRow[] {
       redisRps,
       heckRps,
       ratio: heckRps / redisRps,
+      heckPingRps: heck.every((r) => r.pingRps !== null) ? median(heck.map((r) => r.pingRps!)) : null,
       redisP50Ms: median(redis.map((r) => r.p50LatencyMs)),
       heckP50Ms: median(heck.map((r) => r.p50LatencyMs)),
       redisCpuUsPerOp: median(redis.map((r) => r.cpuUsPerOp)),
@@ -334,12 +342,13 @@ function throughputBlock(t: Throughput): string {
   lines.push(`   every (round, depth) on a fresh redis-server and a fresh heck-server, each warmed up with ${int(t.warmupRequests)} untimed requests; order alternates by round`);
   lines.push(
     table(
-      ['pipeline', 'redis SET ops/s', 'heck ADDORIGIN ops/s', 'heck/redis', 'latency p50 redis / heck', 'redis CPU µs/op', 'heck CPU µs/op', 'heck appends per fdatasync', 'heck fdatasyncs/s'],
+      ['pipeline', 'redis SET ops/s', 'heck ADDORIGIN ops/s', 'heck/redis', 'heck PING ops/s (ceiling)', 'latency p50 redis / heck', 'redis CPU µs/op', 'heck CPU µs/op', 'heck appends per fdatasync', 'heck fdatasyncs/s'],
       t.rows.map((x) => [
         String(x.pipeline),
         int(x.redisRps),
         int(x.heckRps),
         x.ratio.toFixed(2),
+        x.heckPingRps === null ? '—' : `${int(x.heckPingRps)} (${(x.heckPingRps / x.redisRps).toFixed(2)}x redis)`,
         `${x.redisP50Ms.toFixed(2)} / ${x.heckP50Ms.toFixed(2)} ms`,
         x.redisCpuUsPerOp.toFixed(1),
         x.heckCpuUsPerOp.toFixed(1),
@@ -348,6 +357,7 @@ function throughputBlock(t: Throughput): string {
       ]),
     ),
   );
+  lines.push('heck PING: the same node right after each ADDORIGIN run, same clients and depth: RESP with no work and no disk, what no command of this node can exceed.');
   lines.push('CPU µs/op: utime+stime of the server process (all threads) per request, from /proc; by thread (µs/op, medians):');
   for (const x of t.rows) {
     lines.push(`  -P ${x.pipeline} heck:  ${threadList(x.heckThreads)}`);
