@@ -82,6 +82,17 @@ describe('StateStore', () => {
     await store.close();
   });
 
+  test('appends made anywhere in one turn of the event loop (across microtasks) are one group', async () => {
+    const { store } = open(tempDir());
+    for (let i = 0; i < 10; i++) {
+      store.append(Buffer.from(`p${i}`));
+      await null; // as clients read in one poll phase, each callback followed by its microtasks
+    }
+    await store.synced();
+    assert.equal(store.stats.syncs, 1);
+    await store.close();
+  });
+
   test('synced() resolves in append order, and with nothing pending resolves on the next tick', async () => {
     const { store } = open(tempDir());
     const order: number[] = [];
