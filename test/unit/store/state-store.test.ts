@@ -113,13 +113,21 @@ describe('StateStore', () => {
     await store.close();
   });
 
-  test('synced() called while a group is being written also waits for the appends queued behind it', async () => {
-    const { store } = open(tempDir());
+  test('synced() called while a group is being synced also waits for the appends queued behind it', async () => {
+    const dir = tempDir();
+    const { store } = open(dir);
     store.append(Buffer.from('a'));
     await new Promise(setImmediate); // after the store's flush of 'a': its fdatasync is in flight
+    const first = store.synced();
+    let firstDone = false;
+    void first.then(() => (firstDone = true));
     store.append(Buffer.from('b'));
-    await store.synced();
-    assert.equal(store.stats.syncs, 2);
+    const second = store.synced();
+    assert.notEqual(second, first); // 'b' is in a group of its own
+    await second;
+    assert.equal(firstDone, true); // groups are acknowledged in order
+    const log = readFileSync(join(dir, 'state', 'log-000001.bin'));
+    assert.ok(log.subarray(-1).equals(Buffer.from('b')), 'written before synced() resolved');
     await store.close();
   });
 
