@@ -61,7 +61,11 @@ export interface OpenedStore {
 /** Appends flushed together: one writev, one fdatasync. */
 interface Batch {
   gen: number;
+  /** The frames, copied one after another into chunks: the filled part of each chunk but the last. */
   buffers: Buffer[];
+  /** The chunk being filled, and how far. */
+  chunk: Buffer | null;
+  used: number;
   bytes: number;
   done: Promise<void>;
   resolve(): void;
@@ -142,14 +146,14 @@ export class StateStore {
     return { store: new StateStore(stateDir, fd, gen, options.logger, minBytes, stats), payloads };
   }
 
-  /** Queues a payload for the log; written and fsynced in the next group commit. Not copied: do not change it afterwards. */
+  /** Queues a payload for the log (a copy of it); written and fsynced in the next group commit. */
   append(payload: Buffer): void {
     this.assertUsable();
     if (payload.length > MAX_PAYLOAD_BYTES) {
       throw new RangeError(`a state record of ${payload.length} bytes is over the ${MAX_PAYLOAD_BYTES}-byte cap`);
     }
     const batch = this.openBatch();
-    batch.buffers.push(...frame(payload));
+    addFrame(batch, payload);
     batch.bytes += FRAME_HEAD_BYTES + payload.length;
     this.stats.logBytes += FRAME_HEAD_BYTES + payload.length;
     this.stats.appends++;
@@ -248,6 +252,7 @@ export class StateStore {
             continue;
           }
         }
+        closeChunk(batch);
         const { bytesWritten } = await writevAsync(this.fd, batch.buffers);
         checkWritten(join(this.dir, fileName('log', this.fdGen)), bytesWritten, batch.bytes);
         const earlier: Promise<void> | null = inFlight;
@@ -314,7 +319,33 @@ function newBatch(gen: number): Batch {
     reject = rej;
   });
   done.catch(() => {}); // nobody may be waiting; synced() and append() report the failure anyway
-  return { gen, buffers: [], bytes: 0, done, resolve, reject };
+  return { gen, buffers: [], chunk: null, used: 0, bytes: 0, done, resolve, reject };
+}
+
+/**
+ * Appended frames are copied into chunks of this size rather than queued as they are: 100,000
+ * health writes in one turn (a detail flush) would otherwise hold 200,000 Buffer objects on the V8
+ * heap until written (~20 MB, and the heap limit grows with them).
+ */
+const BATCH_CHUNK_BYTES = 16 * 1024;
+
+function addFrame(batch: Batch, payload: Buffer): void {
+  const [head, body] = frame(payload);
+  const n = head.length + body.length;
+  if (batch.chunk === null || batch.used + n > batch.chunk.length) {
+    closeChunk(batch);
+    batch.chunk = Buffer.allocUnsafeSlow(Math.max(BATCH_CHUNK_BYTES, n));
+  }
+  head.copy(batch.chunk, batch.used);
+  body.copy(batch.chunk, batch.used + head.length);
+  batch.used += n;
+}
+
+/** Ends the chunk being filled: its filled part joins the buffers to write. */
+function closeChunk(batch: Batch): void {
+  if (batch.chunk !== null) batch.buffers.push(batch.chunk.subarray(0, batch.used));
+  batch.chunk = null;
+  batch.used = 0;
 }
 
 function fileName(kind: 'log' | 'snapshot', gen: number): string {
