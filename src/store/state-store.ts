@@ -323,18 +323,22 @@ function newBatch(gen: number): Batch {
 }
 
 /**
- * Appended frames are copied into chunks of this size rather than queued as they are: 100,000
- * health writes in one turn (a detail flush) would otherwise hold 200,000 Buffer objects on the V8
- * heap until written (~20 MB, and the heap limit grows with them).
+ * Appended frames are copied into chunks rather than queued as they are: 100,000 health writes in
+ * one turn (a detail flush) would otherwise hold 200,000 Buffer objects on the V8 heap until
+ * written (~20 MB, and the heap limit grows with them). Chunks grow with the batch, so a group
+ * commit of a few records takes a few KiB, and a large batch's chunks are big enough for malloc to
+ * map them apart and give them back when freed (bin/heck-server's MALLOC_MMAP_THRESHOLD_).
  */
-const BATCH_CHUNK_BYTES = 16 * 1024;
+const BATCH_CHUNK_MIN_BYTES = 4 * 1024;
+const BATCH_CHUNK_MAX_BYTES = 1024 * 1024;
 
 function addFrame(batch: Batch, payload: Buffer): void {
   const [head, body] = frame(payload);
   const n = head.length + body.length;
   if (batch.chunk === null || batch.used + n > batch.chunk.length) {
     closeChunk(batch);
-    batch.chunk = Buffer.allocUnsafeSlow(Math.max(BATCH_CHUNK_BYTES, n));
+    const size = Math.min(BATCH_CHUNK_MAX_BYTES, Math.max(BATCH_CHUNK_MIN_BYTES, batch.bytes));
+    batch.chunk = Buffer.allocUnsafeSlow(Math.max(size, n));
   }
   head.copy(batch.chunk, batch.used);
   body.copy(batch.chunk, batch.used + head.length);
