@@ -81,14 +81,31 @@ const NO_BYTES: Buffer = Buffer.alloc(0);
  * once it is in a record.
  */
 class AddEntry<V> implements Entry<V> {
-  readonly removed = false;
+  // The stamp's fields are held here and the stamp made when asked for: an object of its own
+  // would cost each record 32 bytes more.
+  private readonly wall: number;
+  private readonly counter: number;
+  private readonly node: string;
 
   constructor(
     readonly id: string,
-    readonly stamp: Stamp,
+    stamp: Stamp,
     readonly value: V,
     private readonly source: ValueCodec<V> | Buffer,
-  ) {}
+  ) {
+    this.wall = stamp.wall;
+    this.counter = stamp.counter;
+    this.node = stamp.node;
+  }
+
+  get stamp(): Stamp {
+    return { wall: this.wall, counter: this.counter, node: this.node };
+  }
+
+  /** On the prototype, not in each of the 200,000 records of 100,000 origins. */
+  get removed(): false {
+    return false;
+  }
 
   get bytes(): Buffer {
     if (Buffer.isBuffer(this.source)) return this.source;

@@ -9,23 +9,12 @@ import type { Random } from '../runtime/random.js';
  */
 export const JITTER = 0.1;
 
-interface Entry {
-  readonly id: string;
-  intervalMs: number;
-  /** Grid point of the pending probe; `due` is it plus the jitter offset. */
-  base: number;
-  due: number;
-  /** Tie-break: entries due at the same time fire in the order they were (re)scheduled. */
-  seq: number;
-  /** Index of the entry in the heap. */
-  pos: number;
-}
-
-const before = (a: Entry, b: Entry) => a.due < b.due || (a.due === b.due && a.seq < b.seq);
+/** Rows the columns start with; they double when full. */
+const MIN_CAPACITY = 64;
 
 /**
  * When each owned origin is probed next. One binary min-heap of the origins by due time, each
- * entry knowing its own place in it, and a single clock timer armed for the earliest: 100,000
+ * origin knowing its own place in it, and a single clock timer armed for the earliest: 100,000
  * origins cost one timer, not 100,000, and a removed or moved origin is taken out or moved within
  * the heap, leaving nothing behind (no stale copies to sift past, hold or collect).
  *
@@ -38,11 +27,26 @@ const before = (a: Entry, b: Entry) => a.due < b.due || (a.due === b.due && a.se
  *   No burst of catch-up probes, and origins stalled together keep their phases rather than coming
  *   back in lockstep.
  *
+ * Each origin is a row (its slot) of typed columns rather than an object: an object and its two
+ * boxed times cost ~105 bytes of V8 heap an origin, a row 48 bytes, 40 of them outside the heap.
+ * Rows are kept dense: removing one moves the last into its place.
+ *
  * The handler runs inside the clock's timer and must not throw.
  */
 export class ProbeScheduler {
-  private readonly entries = new Map<string, Entry>();
-  private readonly heap: Entry[] = [];
+  private readonly slots = new Map<string, number>();
+  /** Origins scheduled: rows 0 .. count - 1, and heap places 0 .. count - 1. */
+  private count = 0;
+  private ids: string[] = [];
+  private intervals = new Float64Array(MIN_CAPACITY);
+  /** Grid point of the pending probe; `due` is it plus the jitter offset. */
+  private base = new Float64Array(MIN_CAPACITY);
+  private due = new Float64Array(MIN_CAPACITY);
+  /** Tie-break: origins due at the same time fire in the order they were (re)scheduled. */
+  private seqs = new Float64Array(MIN_CAPACITY);
+  /** The heap, as slots; and each slot's place in it. */
+  private heap = new Int32Array(MIN_CAPACITY);
+  private pos = new Int32Array(MIN_CAPACITY);
   private seq = 0;
   private handler: (id: string) => void = () => {};
   private running = false;
@@ -55,7 +59,7 @@ export class ProbeScheduler {
   ) {}
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
   onDue(fn: (id: string) => void): void {
@@ -69,23 +73,42 @@ export class ProbeScheduler {
   add(id: string, intervalMs: number, spreadMs = intervalMs): void {
     checkInterval(intervalMs);
     this.remove(id);
-    const entry: Entry = { id, intervalMs, base: 0, due: 0, seq: 0, pos: this.heap.length };
-    this.entries.set(id, entry);
-    this.heap.push(entry);
-    this.spread(entry, Math.min(spreadMs, intervalMs));
+    if (this.count === this.heap.length) this.grow();
+    const slot = this.count++;
+    this.slots.set(id, slot);
+    this.ids[slot] = id;
+    this.intervals[slot] = intervalMs;
+    this.heap[slot] = slot;
+    this.pos[slot] = slot;
+    this.spread(slot, Math.min(spreadMs, intervalMs));
   }
 
   /** False if the id was not scheduled. Its pending probe will not fire. */
   remove(id: string): boolean {
-    const entry = this.entries.get(id);
-    if (!entry) return false;
-    this.entries.delete(id);
-    const last = this.heap.pop()!;
-    if (last !== entry) {
-      this.heap[entry.pos] = last;
-      last.pos = entry.pos;
-      this.reposition(last);
+    const slot = this.slots.get(id);
+    if (slot === undefined) return false;
+    this.slots.delete(id);
+    const last = --this.count;
+    // Out of the heap: the heap's last slot takes its place.
+    const moved = this.heap[last]!;
+    if (moved !== slot) {
+      this.heap[this.pos[slot]!] = moved;
+      this.pos[moved] = this.pos[slot]!;
+      this.reposition(moved);
     }
+    // Out of the rows: the last row takes its slot.
+    if (slot !== last) {
+      const lastId = this.ids[last]!;
+      this.ids[slot] = lastId;
+      this.intervals[slot] = this.intervals[last]!;
+      this.base[slot] = this.base[last]!;
+      this.due[slot] = this.due[last]!;
+      this.seqs[slot] = this.seqs[last]!;
+      this.pos[slot] = this.pos[last]!;
+      this.heap[this.pos[slot]!] = slot;
+      this.slots.set(lastId, slot);
+    }
+    this.ids.pop();
     this.arm();
     return true;
   }
@@ -97,13 +120,13 @@ export class ProbeScheduler {
    */
   update(id: string, intervalMs: number): boolean {
     checkInterval(intervalMs);
-    const entry = this.entries.get(id);
-    if (!entry) return false;
+    const slot = this.slots.get(id);
+    if (slot === undefined) return false;
     // Same interval: nothing to do (a reschedule would add a probe to this interval).
-    if (entry.intervalMs === intervalMs) return true;
-    entry.intervalMs = intervalMs;
+    if (this.intervals[slot] === intervalMs) return true;
+    this.intervals[slot] = intervalMs;
     // Pulled in only when the pending probe lies beyond the new interval and its jitter.
-    if (entry.due - this.clock.now() > intervalMs * (1 + JITTER)) this.spread(entry);
+    if (this.due[slot]! - this.clock.now() > intervalMs * (1 + JITTER)) this.spread(slot, intervalMs);
     return true;
   }
 
@@ -117,88 +140,110 @@ export class ProbeScheduler {
     this.arm();
   }
 
-  /** Schedules the entry's next probe uniformly in [now, now + spreadMs), off-grid. */
-  private spread(entry: Entry, spreadMs = entry.intervalMs): void {
-    entry.base = entry.due = this.clock.now() + this.random.next() * spreadMs;
-    entry.seq = this.seq++;
-    this.reposition(entry);
+  /** Schedules the slot's next probe uniformly in [now, now + spreadMs), off-grid. */
+  private spread(slot: number, spreadMs: number): void {
+    this.base[slot] = this.due[slot] = this.clock.now() + this.random.next() * spreadMs;
+    this.seqs[slot] = this.seq++;
+    this.reposition(slot);
     this.arm();
   }
 
   private fire(): void {
     this.timer = null;
     const now = this.clock.now();
-    for (;;) {
-      const top = this.heap[0];
-      if (!top || top.due > now) break;
+    while (this.count > 0) {
+      const top = this.heap[0]!;
+      if (this.due[top]! > now) break;
       // Rescheduled before the handler runs, so the handler can remove or update the origin.
       this.advance(top, now);
-      top.seq = this.seq++;
+      this.seqs[top] = this.seq++;
       this.siftDown(top);
-      this.handler(top.id);
+      this.handler(this.ids[top]!);
     }
     this.arm();
   }
 
-  /** Moves the entry to its next grid point, skipping those less than half an interval ahead. */
-  private advance(entry: Entry, now: number): void {
-    const interval = entry.intervalMs;
-    let base = entry.base + interval;
+  /** Moves the slot to its next grid point, skipping those less than half an interval ahead. */
+  private advance(slot: number, now: number): void {
+    const interval = this.intervals[slot]!;
+    let base = this.base[slot]! + interval;
     const earliest = now + interval / 2;
     if (base < earliest) base += Math.ceil((earliest - base) / interval) * interval;
-    entry.base = base;
-    entry.due = base + (this.random.next() - 0.5) * JITTER * interval;
+    this.base[slot] = base;
+    this.due[slot] = base + (this.random.next() - 0.5) * JITTER * interval;
   }
 
   /** Keeps exactly one timer pending while running, for the earliest due time. */
   private arm(): void {
-    const top = this.heap[0];
-    if (this.running && top && this.timer && this.armedAt === top.due) return;
+    const topDue = this.count > 0 ? this.due[this.heap[0]!]! : null;
+    if (this.running && topDue !== null && this.timer && this.armedAt === topDue) return;
     this.timer?.cancel();
     this.timer = null;
-    if (!this.running || !top) return;
-    this.armedAt = top.due;
-    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, top.due - this.clock.now()));
+    if (!this.running || topDue === null) return;
+    this.armedAt = topDue;
+    this.timer = this.clock.setTimeout(() => this.fire(), Math.max(0, topDue - this.clock.now()));
   }
 
-  /** Restores the heap order around an entry whose due time changed (either way). */
-  private reposition(entry: Entry): void {
-    const pos = entry.pos;
-    this.siftUp(entry);
-    if (entry.pos === pos) this.siftDown(entry);
+  private grow(): void {
+    const capacity = this.heap.length * 2;
+    const wider = <T extends Float64Array | Int32Array>(a: T, make: new (n: number) => T): T => {
+      const b = new make(capacity);
+      b.set(a);
+      return b;
+    };
+    this.intervals = wider(this.intervals, Float64Array);
+    this.base = wider(this.base, Float64Array);
+    this.due = wider(this.due, Float64Array);
+    this.seqs = wider(this.seqs, Float64Array);
+    this.heap = wider(this.heap, Int32Array);
+    this.pos = wider(this.pos, Int32Array);
   }
 
-  private siftUp(entry: Entry): void {
-    const heap = this.heap;
-    let i = entry.pos;
+  /** Whether slot a's probe comes before slot b's. */
+  private before(a: number, b: number): boolean {
+    const da = this.due[a]!;
+    const db = this.due[b]!;
+    return da < db || (da === db && this.seqs[a]! < this.seqs[b]!);
+  }
+
+  /** Restores the heap order around a slot whose due time changed (either way). */
+  private reposition(slot: number): void {
+    const pos = this.pos[slot];
+    this.siftUp(slot);
+    if (this.pos[slot] === pos) this.siftDown(slot);
+  }
+
+  private siftUp(slot: number): void {
+    const { heap, pos } = this;
+    let i = pos[slot]!;
     while (i > 0) {
       const p = (i - 1) >> 1;
       const parent = heap[p]!;
-      if (!before(entry, parent)) break;
+      if (!this.before(slot, parent)) break;
       heap[i] = parent;
-      parent.pos = i;
+      pos[parent] = i;
       i = p;
     }
-    heap[i] = entry;
-    entry.pos = i;
+    heap[i] = slot;
+    pos[slot] = i;
   }
 
-  private siftDown(entry: Entry): void {
-    const heap = this.heap;
-    const n = heap.length;
-    let i = entry.pos;
+  private siftDown(slot: number): void {
+    const { heap, pos } = this;
+    const n = this.count;
+    let i = pos[slot]!;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
-      const c = l + 1 < n && before(heap[l + 1]!, heap[l]!) ? l + 1 : l;
+      const c = l + 1 < n && this.before(heap[l + 1]!, heap[l]!) ? l + 1 : l;
       const child = heap[c]!;
-      if (!before(child, entry)) break;
+      if (!this.before(child, slot)) break;
       heap[i] = child;
-      child.pos = i;
+      pos[child] = i;
       i = c;
     }
-    heap[i] = entry;
-    entry.pos = i;
+    heap[i] = slot;
+    pos[slot] = i;
   }
 }
 

@@ -62,7 +62,11 @@ export interface OpenedStore {
 /** Appends flushed together: one writev, one fdatasync. */
 interface Batch {
   gen: number;
+  /** The frames, copied one after another into chunks: the filled part of each chunk but the last. */
   buffers: Buffer[];
+  /** The chunk being filled, and how far. */
+  chunk: Buffer | null;
+  used: number;
   bytes: number;
   done: Promise<void>;
   resolve(): void;
@@ -146,14 +150,14 @@ export class StateStore {
     return { store: new StateStore(stateDir, fd, gen, options.logger, minBytes, stats), payloads };
   }
 
-  /** Queues a payload for the log; written and fsynced in the next group commit. Not copied: do not change it afterwards. */
+  /** Queues a payload for the log (a copy of it); written and fsynced in the next group commit. */
   append(payload: Buffer): void {
     this.assertUsable();
     if (payload.length > MAX_PAYLOAD_BYTES) {
       throw new RangeError(`a state record of ${payload.length} bytes is over the ${MAX_PAYLOAD_BYTES}-byte cap`);
     }
     const batch = this.openBatch();
-    batch.buffers.push(...frame(payload));
+    addFrame(batch, payload);
     batch.bytes += FRAME_HEAD_BYTES + payload.length;
     this.stats.logBytes += FRAME_HEAD_BYTES + payload.length;
     this.stats.appends++;
@@ -264,6 +268,7 @@ export class StateStore {
         continue;
       }
       this.syncing.push(batch);
+      closeChunk(batch);
       try {
         checkWritten(join(this.dir, fileName('log', this.fdGen)), writevSync(this.fd, batch.buffers), batch.bytes);
       } catch (e) {
@@ -334,7 +339,37 @@ function newBatch(gen: number): Batch {
     reject = rej;
   });
   done.catch(() => {}); // nobody may be waiting; synced() and append() report the failure anyway
-  return { gen, buffers: [], bytes: 0, done, resolve, reject };
+  return { gen, buffers: [], chunk: null, used: 0, bytes: 0, done, resolve, reject };
+}
+
+/**
+ * Appended frames are copied into chunks rather than queued as they are: 100,000 health writes in
+ * one turn (a detail flush) would otherwise hold 200,000 Buffer objects on the V8 heap until
+ * written (~20 MB, and the heap limit grows with them). Chunks grow with the batch, so a group
+ * commit of a few records takes a few KiB, and a large batch's chunks are big enough for malloc to
+ * map them apart and give them back when freed (bin/heck-server's MALLOC_MMAP_THRESHOLD_).
+ */
+const BATCH_CHUNK_MIN_BYTES = 4 * 1024;
+const BATCH_CHUNK_MAX_BYTES = 1024 * 1024;
+
+function addFrame(batch: Batch, payload: Buffer): void {
+  const [head, body] = frame(payload);
+  const n = head.length + body.length;
+  if (batch.chunk === null || batch.used + n > batch.chunk.length) {
+    closeChunk(batch);
+    const size = Math.min(BATCH_CHUNK_MAX_BYTES, Math.max(BATCH_CHUNK_MIN_BYTES, batch.bytes));
+    batch.chunk = Buffer.allocUnsafeSlow(Math.max(size, n));
+  }
+  head.copy(batch.chunk, batch.used);
+  body.copy(batch.chunk, batch.used + head.length);
+  batch.used += n;
+}
+
+/** Ends the chunk being filled: its filled part joins the buffers to write. */
+function closeChunk(batch: Batch): void {
+  if (batch.chunk !== null) batch.buffers.push(batch.chunk.subarray(0, batch.used));
+  batch.chunk = null;
+  batch.used = 0;
 }
 
 function fileName(kind: 'log' | 'snapshot', gen: number): string {
