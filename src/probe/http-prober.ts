@@ -28,6 +28,7 @@ export function probeHttp(
   url: URL,
   userAgent: UserAgentHeader,
   now: () => number,
+  closeAfter = false,
 ): Promise<HttpOutcome> {
   return new Promise((resolve, reject) => {
     const handler = new ProbeHandler(expectedStatuses(spec.expect), now, spec.timeoutMs, resolve, reject);
@@ -37,6 +38,7 @@ export function probeHttp(
         path: url.pathname + url.search,
         method: spec.method,
         headers: requestHeaders(spec, userAgent),
+        reset: closeAfter,
         // The deadline covers the whole exchange; undici's own (300 s) timers would only add cost.
         headersTimeout: 0,
         bodyTimeout: 0,

@@ -13,6 +13,8 @@ export interface ProberOptions {
   lookup?: LookupFunction;
   /** Pooled connections per origin: enough for overlapping probes, few enough not to look like load. */
   maxConnectionsPerOrigin?: number;
+  /** Open connections past which probes close theirs after the response (see MAX_KEPT_CONNECTIONS). */
+  maxKeptConnections?: number;
 }
 
 export interface Prober {
@@ -28,6 +30,14 @@ export interface Prober {
 const DEFAULT_MAX_CONNECTIONS = 4;
 /** Probes come every few seconds: keep idle connections across intervals (a server's hint wins). */
 const KEEP_ALIVE_MS = 60_000;
+/**
+ * Keep-alive costs a socket and an undici pool (~20 KB with its queue) per origin host: 100,000
+ * origins on distinct hosts would hold 100,000 descriptors, past a typical limit, and gigabytes.
+ * Past this many open connections, probes close theirs after the response, as HAProxy's checks
+ * always do: a fresh connection per probe for the origins beyond it, memory and descriptors bounded
+ * by the probes in flight.
+ */
+const MAX_KEPT_CONNECTIONS = 2048;
 const MAX_REASON_CHARS = 59;
 
 export function createProber(options: ProberOptions): Prober {
@@ -37,6 +47,9 @@ export function createProber(options: ProberOptions): Prober {
     keepAliveMaxTimeout: KEEP_ALIVE_MS,
     ...(options.lookup ? { connect: { lookup: options.lookup } } : {}),
   });
+  const maxKept = options.maxKeptConnections ?? MAX_KEPT_CONNECTIONS;
+  let open = 0;
+  agent.on('connect', () => open++).on('disconnect', () => open--);
   const userAgent: UserAgentHeader = ['User-Agent', `Heck/${HECK_VERSION} (node ${options.nodeId.slice(0, 12)})`];
   let closed = false;
 
@@ -48,7 +61,7 @@ export function createProber(options: ProberOptions): Prober {
     } else {
       try {
         const url = new URL(spec.url);
-        outcome = url.protocol === 'tcp:' ? await probeTcpWithin(url, spec.timeoutMs, started, now) : await probeHttp(agent, spec, url, userAgent, now);
+        outcome = url.protocol === 'tcp:' ? await probeTcpWithin(url, spec.timeoutMs, started, now) : await probeHttp(agent, spec, url, userAgent, now, open >= maxKept);
       } catch (err) {
         outcome = failed(failureReason(err), started, now);
       }

@@ -199,6 +199,27 @@ describe('http prober', () => {
     assert.deepEqual([r.ok, r.reason], [false, 'connection reset']);
   });
 
+  test('past maxKeptConnections open connections, probes close theirs after the response', T, async () => {
+    const { port, stats, server } = await httpServer();
+    const accepted: net.Socket[] = [];
+    server.on('connection', (socket: net.Socket) => accepted.push(socket));
+    // 30 origin hosts, all this server: the test's resolver answers 127.0.0.1 for each.
+    const lookup = ((_hostname, options, callback) =>
+      options.all ? callback(null, [{ address: '127.0.0.1', family: 4 }]) : callback(null, '127.0.0.1', 4)) as LookupFunction;
+    const few = createProber({ nodeId: NODE_ID, lookup, maxKeptConnections: 5 });
+    try {
+      for (let i = 0; i < 30; i++) {
+        const r = await few.probe(spec(`http://origin-${i}.test:${port}/`), Date.now);
+        assert.equal(r.ok, true, r.reason);
+      }
+      assert.equal(stats.accepted, 30);
+      await Promise.all(accepted.slice(5).map(stats.closed));
+      assert.deepEqual([...stats.sockets], accepted.slice(0, 5)); // the first five stay for the next probes
+    } finally {
+      await few.close();
+    }
+  });
+
   test('a name that does not resolve: dns failure (http and tcp), with no query leaving the machine', T, async () => {
     // The resolver is the test's own: a system lookup would ask the machine's name server.
     const lookup: LookupFunction = (hostname, _options, callback) =>
