@@ -1,4 +1,3 @@
-import { hash64 } from '../ownership/hash.js';
 import { OwnershipTable } from '../ownership/rendezvous.js';
 import type { ReplicatedSet } from '../replication/replica.js';
 import type { Clock, TimerHandle } from '../runtime/clock.js';
@@ -23,8 +22,8 @@ export interface ProbeEngineDeps {
   maxInFlight: number;
   /**
    * How often the detail of probes that changed no status is written to the replicated record:
-   * counters and reason at every flush, bare freshness (last check, latency) within
-   * FRESHNESS_FLUSHES flushes. Bus traffic and log writes follow changes, not probes.
+   * counters and reason at every flush, bare freshness (last check, latency) at every
+   * FRESHNESS_FLUSHES-th. Bus traffic and log writes follow changes, not probes.
    */
   detailFlushMs: number;
   selfCheck?: SelfCheckOptions;
@@ -119,7 +118,8 @@ export class ProbeEngine {
     this.running = false;
     this.scheduler.stop();
     this.flushTimer?.cancel();
-    this.flushDetail(true);
+    this.flushes = FRESHNESS_FLUSHES - 1; // the last flush writes everything
+    this.flushDetail();
   }
 
   /**
@@ -274,7 +274,7 @@ export class ProbeEngine {
         fresh.lastCheck = record.lastCheck;
         fresh.latencyMs = record.latencyMs;
       } else {
-        this.fresh.set(id, { base: written, lastCheck: record.lastCheck, latencyMs: record.latencyMs, turn: (hash64(id)[1] >>> 0) % FRESHNESS_FLUSHES });
+        this.fresh.set(id, { base: written, lastCheck: record.lastCheck, latencyMs: record.latencyMs });
       }
       return;
     }
@@ -288,29 +288,20 @@ export class ProbeEngine {
     return this.detail.get(id) ?? (fresh && withFreshness(fresh));
   }
 
-  /**
-   * Writes what changed since the last flush; every FRESHNESS_FLUSHES-th flush, the other unwritten
-   * detail too. Bare freshness goes out by turns: each origin's at one flush in FRESHNESS_FLUSHES,
-   * chosen by its id, so a node's steady origins are not all made, logged and spread in one turn
-   * (a heap peak of tens of MB at 100,000 origins).
-   */
-  private flushDetail(everything = false): void {
-    const turn = ++this.flushes % FRESHNESS_FLUSHES;
-    const all = everything || turn === 0;
+  private flushDetail(): void {
+    const all = ++this.flushes % FRESHNESS_FLUSHES === 0;
     for (const id of all ? this.detail.keys() : this.changed) {
       const record = this.detail.get(id)!;
       this.detail.delete(id);
       if (this.deps.origins.set.value(id) !== undefined) this.deps.health.add(id, record);
     }
     this.changed.clear();
+    if (!all) return;
     for (const [id, fresh] of this.fresh) {
-      if (!everything && fresh.turn !== turn) continue;
-      this.fresh.delete(id);
       if (this.deps.origins.set.value(id) !== undefined) this.deps.health.add(id, withFreshness(fresh));
     }
+    this.fresh.clear();
   }
-
-
 }
 
 /**
@@ -321,8 +312,6 @@ interface Freshness {
   readonly base: HealthRecord;
   lastCheck: number;
   latencyMs: number;
-  /** The flush (modulo FRESHNESS_FLUSHES) that writes it. */
-  readonly turn: number;
 }
 
 function withFreshness(f: Freshness): HealthRecord {
@@ -342,7 +331,7 @@ const MAX_OPINIONS_IN_FLIGHT = 32;
  */
 const OVERDUE_SPREAD = 0.25;
 
-/** Records whose only news is freshness are written at one detail flush in this many. */
+/** Every this many detail flushes, records whose only news is freshness are written too. */
 const FRESHNESS_FLUSHES = 6;
 
 /** Same counters, reason and prober: what a new owner continues from has not changed. */

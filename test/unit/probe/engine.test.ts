@@ -202,15 +202,16 @@ describe('ProbeEngine', () => {
     assert.equal(r.engine.stats.transitions, 2);
     assert.ok(r.clock.now() < FLUSH, 'all of that before the first detail flush');
 
-    // One more failure: only freshness changed (counters capped, same reason): written at one flush
-    // in six (its id's turn), not at each, and this node's own readers see it at once.
+    // One more failure: only freshness changed (counters capped, same reason): not written at the
+    // next flush, only at every sixth, and this node's own readers see it at once.
     await r.untilCalls(url, base + FALL + 1);
     const lastCheckBefore = r.replica.health.set.value(id)!.lastCheck;
     assert.ok(r.engine.latest(id)!.lastCheck > lastCheckBefore, 'the owner sees its newest check');
     assert.equal(writes(), 2);
     await r.step(FLUSH - r.clock.now() + 1);
+    assert.equal(writes(), 2, 'freshness alone waits for the sixth flush');
     await r.step(5 * FLUSH);
-    assert.equal(writes(), 3, 'freshness alone is written once in six flushes');
+    assert.ok(writes() >= 3, `freshness is written at the sixth flush (writes ${writes()})`);
     const flushed = r.replica.health.set.value(id)!;
     assert.equal(flushed.status, 'down');
     assert.ok(flushed.lastCheck > lastCheckBefore, 'the flushed record carries the later check');
