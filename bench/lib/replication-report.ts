@@ -363,7 +363,7 @@ function throughputBlock(t: Throughput): string {
     lines.push(`  -P ${x.pipeline} heck:  ${threadList(x.heckThreads)}`);
     lines.push(`  -P ${x.pipeline} redis: ${threadList(x.redisThreads)}`);
   }
-  lines.push('  (main = the event loop; heck\'s other threads = V8\'s GC/JIT helpers and libuv\'s threadpool, which runs the log\'s writev + fdatasync)');
+  lines.push('  (main = the event loop, which also writes the log; heck\'s other threads = V8\'s GC/JIT helpers and libuv\'s threadpool, which runs fdatasync)');
   for (const { pipeline, rps, summary: p } of t.profiles) {
     lines.push('');
     if ('error' in p) {

@@ -52,7 +52,7 @@ export async function startHeckWithFlags(nodeFlags: string[]): Promise<DurableSe
 /**
  * CPU ticks (utime, stime) by thread group, from /proc/<pid>/task/<tid>/stat: `main` (tid = pid),
  * and every other thread by its name: Redis' bio_* background threads; Node's unnamed ones
- * (V8's GC and compiler helpers, libuv's threadpool where the log's writev and fdatasync run)
+ * (V8's GC and compiler helpers, libuv's threadpool where the log's fdatasync runs)
  * together as `other threads`.
  */
 export function threadTicks(pid: number): Map<string, { user: number; sys: number }> {
