@@ -184,7 +184,8 @@ export function leafOf(id: string): number {
  * newer version that adds fields to values must not make replicas disagree about equal records.
  */
 function recordHash(e: Entry<unknown>): Digest {
-  const [hi, lo] = hash64(`${e.id}\0${e.stamp.wall}\0${e.stamp.counter}\0${e.stamp.node}\0${e.removed ? 1 : 0}`);
+  const s = e.stamp; // made on each read for most records (records.ts): read once
+  const [hi, lo] = hash64(`${e.id}\0${s.wall}\0${s.counter}\0${s.node}\0${e.removed ? 1 : 0}`);
   return [hi >>> 0, lo >>> 0];
 }
 

@@ -26,10 +26,11 @@ export function entryBytes(e: Entry<unknown>): number {
 }
 
 export function writeEntry(w: ByteWriter, e: Entry<unknown>): void {
+  const s = e.stamp; // an AddEntry makes it on each read
   w.str16(e.id);
-  w.u48(e.stamp.wall);
-  w.u32(e.stamp.counter);
-  w.id(e.stamp.node);
+  w.u48(s.wall);
+  w.u32(s.counter);
+  w.id(s.node);
   w.u8(e.removed ? 1 : 0);
   w.u32(e.bytes.length);
   w.bytes(e.bytes);

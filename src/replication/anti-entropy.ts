@@ -1,3 +1,4 @@
+import { compareStamps } from '../crdt/hlc.js';
 import { LEAVES_PER_TOP, TOPS, type Entry } from '../crdt/lww-set.js';
 import { readEntry, writeEntry } from '../crdt/records.js';
 import { ByteReader, ByteWriter, DecodeError } from '../runtime/bytes.js';
@@ -123,10 +124,11 @@ export async function exchange(replica: Replica, send: Send): Promise<ExchangeRe
         const t = theirs.get(record.id);
         if (t && sameRecord(t, record)) continue;
         // Known to the cluster when we last synced, gone from it now: removed while we were away.
-        if (stale && !t && record.stamp.wall < mine.syncedAt) {
+        const wall = record.stamp.wall;
+        if (stale && !t && wall < mine.syncedAt) {
           set.drop(record.id);
           result.dropped++;
-        } else if (!t && record.stamp.wall < holdBefore) {
+        } else if (!t && wall < holdBefore) {
           result.more = true;
         } else {
           toPush.push(record);
@@ -292,5 +294,5 @@ function writeEntries(w: ByteWriter, entries: Entry<unknown>[]): void {
 }
 
 function sameRecord(a: Entry<unknown>, b: Entry<unknown>): boolean {
-  return a.removed === b.removed && a.stamp.wall === b.stamp.wall && a.stamp.counter === b.stamp.counter && a.stamp.node === b.stamp.node;
+  return a.removed === b.removed && compareStamps(a.stamp, b.stamp) === 0;
 }
