@@ -28,7 +28,8 @@ export function probeHttp(
   url: URL,
   userAgent: UserAgentHeader,
   now: () => number,
-  closeAfter = false,
+  /** Close the connection after the response instead of keeping it for the next probe. */
+  closeAfter: boolean,
 ): Promise<HttpOutcome> {
   return new Promise((resolve, reject) => {
     const handler = new ProbeHandler(expectedStatuses(spec.expect), now, spec.timeoutMs, resolve, reject);
